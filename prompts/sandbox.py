@@ -1,0 +1,216 @@
+"""The Jinja environment prompts render in: an immutable sandbox with strict undefined and a render budget.
+
+Templates are authored data, but they may come from anyone who can open a pull request, so the sandbox is
+the boundary: no underscore attributes, no ``lipsum``/``cycler``/``joiner`` gadgets, bounded ``range``,
+bounded ``*`` and ``**``, bounded filter arguments, and a per-render budget of output size and time.
+Variable values are never parsed as templates: they are data that Jinja prints.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, nodes
+from jinja2.ext import Extension
+from jinja2.parser import Parser
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from prompts.errors import PromptSecurityError
+
+__all__ = ["PARTIALS_DIR", "ROLES", "RenderBudget", "RenderState", "make_environment", "render_state"]
+
+ROLES = ("system", "user", "assistant")
+PARTIALS_DIR = "_partials"
+_REMOVED_GLOBALS = ("lipsum", "cycler", "joiner")
+
+
+@dataclass(frozen=True)
+class RenderBudget:
+    """Upper bounds on one render. Exceeding one raises PromptSecurityError."""
+
+    max_output_chars: int = 200_000
+    max_seconds: float = 2.0
+    max_loop_items: int = 100_000
+
+
+@dataclass
+class RenderState:
+    """Per-render bookkeeping: collected role messages and the budget's deadline."""
+
+    budget: RenderBudget
+    deadline: float
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    depth: int = 0
+    loop_items: int = 0
+
+    def check_time(self) -> None:
+        """Raise once the render has run past its time budget."""
+        if time.perf_counter() > self.deadline:
+            raise SecurityError(f"render took longer than {self.budget.max_seconds} s")
+
+
+_STATE: contextvars.ContextVar[RenderState | None] = contextvars.ContextVar("aigc_render_state", default=None)
+
+
+def render_state(budget: RenderBudget) -> tuple[RenderState, contextvars.Token[RenderState | None]]:
+    """Start a render: a fresh state bound to this context. Reset the returned token when done."""
+    state = RenderState(budget, time.perf_counter() + budget.max_seconds)
+    return state, _STATE.set(state)
+
+
+def reset_render_state(token: contextvars.Token[RenderState | None]) -> None:
+    """End a render started with :func:`render_state`."""
+    _STATE.reset(token)
+
+
+def _state() -> RenderState:
+    state = _STATE.get()
+    if state is None:  # rendered outside Prompt.render (e.g. a stray direct Template.render)
+        state, _ = render_state(RenderBudget())
+    return state
+
+
+class MessageExtension(Extension):
+    """``{% message "system" %}...{% endmessage %}``: one chat message per block."""
+
+    tags = {"message"}  # noqa: RUF012 - Jinja's own API
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        if getattr(parser, "_aigc_in_message", False):
+            parser.fail("a {% message %} block cannot contain another one", lineno)
+        role = parser.parse_expression()
+        if isinstance(role, nodes.Const) and role.value not in ROLES:
+            parser.fail(f"unknown role {role.value!r}: use one of {', '.join(ROLES)}", lineno)
+        parser._aigc_in_message = True  # type: ignore[attr-defined]
+        try:
+            body = parser.parse_statements(("name:endmessage",), drop_needle=True)
+        finally:
+            parser._aigc_in_message = False  # type: ignore[attr-defined]
+        call = self.call_method("_message", [role, nodes.Const(lineno)])
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    def _message(self, role: Any, lineno: int, caller: Callable[[], str]) -> str:
+        state = _state()
+        if role not in ROLES:
+            raise SecurityError(f"line {lineno}: unknown message role {role!r}; use one of {', '.join(ROLES)}")
+        state.messages.append((role, caller()))
+        return ""
+
+
+class AigcSandbox(ImmutableSandboxedEnvironment):
+    """Immutable sandbox plus bounded arithmetic, loops, filter arguments and render time."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        limit = _state().budget.max_output_chars
+        if op == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError(f"exponent {right} is too large for a template (at most 64)")
+        if op == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > limit:
+                    raise SecurityError(f"repeating a value {times} times exceeds the output limit of {limit}")
+        return self.binop_table[op](left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _state().check_time()
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _budgeted_range(*args: int) -> Iterator[int]:
+    state = _state()
+    numbers = range(*args)
+    if len(numbers) > state.budget.max_loop_items:
+        raise SecurityError(f"range of {len(numbers)} items exceeds the limit of {state.budget.max_loop_items}")
+    for number in numbers:
+        state.loop_items += 1
+        if state.loop_items > state.budget.max_loop_items:
+            raise SecurityError(f"loops ran more than {state.budget.max_loop_items} iterations")
+        if state.loop_items % 1024 == 0:
+            state.check_time()
+        yield number
+
+
+def _bounded_filter(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = _state()
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, int) and not isinstance(value, bool) and value > state.budget.max_output_chars:
+                raise SecurityError(f"filter {func.__name__!r} argument {value} exceeds the output limit")
+        state.check_time()
+        return func(*args, **kwargs)
+
+    for marker in ("jinja_pass_arg",):
+        if hasattr(func, marker):
+            setattr(wrapper, marker, getattr(func, marker))
+    return wrapper
+
+
+class PartialsLoader(BaseLoader):
+    """Serves ``_partials/<file>`` from the library roots, the prompt's own root first."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = roots
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
+        parts = Path(template).parts
+        if len(parts) < 2 or parts[0] != PARTIALS_DIR or ".." in parts:
+            raise TemplateNotFound(f"{template} (only files under {PARTIALS_DIR}/ can be included or imported)")
+        for root in self.roots:
+            path = root.joinpath(*parts)
+            if path.is_file():
+                return path.read_text(encoding="utf-8"), str(path), lambda: True
+        raise TemplateNotFound(f"{template} (looked in {', '.join(str(r / PARTIALS_DIR) for r in self.roots)})")
+
+
+def make_environment(roots: list[Path]) -> AigcSandbox:
+    """A sandbox whose includes resolve against ``roots`` (the prompt's own library root first)."""
+    env = AigcSandbox(
+        loader=PartialsLoader(roots),
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+        cache_size=400,
+        extensions=[MessageExtension],
+    )
+    for name in _REMOVED_GLOBALS:
+        env.globals.pop(name, None)
+    env.globals["range"] = _budgeted_range
+    env.filters = {name: _bounded_filter(f) for name, f in env.filters.items()}
+    return env
+
+
+def check_ast_safety(ast: nodes.Template, path: str) -> None:
+    """Reject, at load time, constructs that only an injection attempt needs."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Const)):
+        problem = _unsafe(node)
+        if problem:
+            raise PromptSecurityError(problem, path=path, line=node.lineno)
+
+
+def _unsafe(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+        return f"access to the attribute {node.attr!r} is not allowed in templates (underscore attributes are blocked)"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and str(node.arg.value).startswith("_"):
+        return f"access to the item {node.arg.value!r} is not allowed in templates (underscore names are blocked)"
+    if isinstance(node, nodes.Name) and node.name in _REMOVED_GLOBALS:
+        return f"{node.name!r} is not available in aigc templates (it is a known sandbox-escape gadget)"
+    if isinstance(node, nodes.Const) and isinstance(node.value, int) and abs(node.value) > 1_000_000:
+        return f"the number {node.value} is too large for a template literal (at most 1,000,000)"
+    return None
+
+
+def is_security_error(exc: BaseException) -> bool:
+    """Whether ``exc`` came from the sandbox or the render budget."""
+    return isinstance(exc, SecurityError | OverflowError)
