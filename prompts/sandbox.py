@@ -111,8 +111,8 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         limit = _state().budget.max_output_chars
-        if op == "**" and isinstance(right, int) and abs(right) > 64:
-            raise SecurityError(f"exponent {right} is too large for a template (at most 64)")
+        if op == "**" and isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > 4096:
+            raise SecurityError(f"{left} ** {right} is too large a number for a template")
         if op == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > limit:
@@ -129,6 +129,10 @@ def _budgeted_range(*args: int) -> Iterator[int]:
     numbers = range(*args)
     if len(numbers) > state.budget.max_loop_items:
         raise SecurityError(f"range of {len(numbers)} items exceeds the limit of {state.budget.max_loop_items}")
+    return _counted(numbers, state)
+
+
+def _counted(numbers: range, state: RenderState) -> Iterator[int]:
     for number in numbers:
         state.loop_items += 1
         if state.loop_items > state.budget.max_loop_items:

@@ -8,7 +8,7 @@ import click
 
 from aigc_app.cli.prompts import prompts_group
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "run"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,24 +20,32 @@ def cli() -> None:
 cli.add_command(prompts_group)
 
 
-def main() -> None:
-    """Console-script entry point: run the CLI and turn aigc errors into a message and exit code 1."""
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code; aigc errors become one red line, not a traceback."""
     from aigc_app.cli.output import print_error
 
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=argv, prog_name="aigc", standalone_mode=False)
     except click.exceptions.Abort:
         print_error("aborted")
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # an AigcError is a user-facing message; anything else is a bug: show it
-        from prompts.errors import AigcError
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:
+        from prompts.errors import AigcError  # imported late: `aigc --help` must not load the prompt engine
 
         if not isinstance(exc, AigcError):
             raise
         print_error(str(exc))
-        sys.exit(1)
+        return 1
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

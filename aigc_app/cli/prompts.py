@@ -203,7 +203,10 @@ def diff_cmd(ctx: click.Context, ref_a: str, ref_b: str, color: str) -> None:
     colors = {"+": "green", "-": "red", "@": "cyan"}
     for line in lines:
         style = colors.get(line[:1]) if use_color and not line.startswith(("+++", "---")) else None
-        click.echo(click.style(line.rstrip("\n"), fg=style, bold=line.startswith(("+++", "---")) and use_color))
+        click.echo(
+            click.style(line.rstrip("\n"), fg=style, bold=(line.startswith(("+++", "---")) and use_color) or None),
+            color=use_color,
+        )
 
 
 def _resolved_lines(prompt: Prompt) -> list[str]:

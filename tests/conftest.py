@@ -1,0 +1,102 @@
+"""Shared fixtures: real prompt libraries written to temp folders."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from prompts import PromptRegistry
+
+AD_COPY = """\
+---
+name: ad_copy
+version: 1.0.0
+task: marketing
+description: Ad copy variants.
+inputs:
+  brand: {type: string, max_length: 40, example: Acme}
+  n: {type: integer, default: 3}
+  tone: {type: string, enum: [formal, playful], default: formal}
+  keywords: {type: list, items: string, default: [], max_length: 5}
+changelog: First version.
+---
+{% import "_partials/fmt.jinja" as fmt %}
+{% message "system" %}
+You write ads. {% include "_partials/brand.jinja" %}
+{% endmessage %}
+{% message "user" %}
+Write {{ n }} {{ tone }} ads.
+{% if keywords %}
+Use: {{ keywords | join(", ") }}.
+{% endif %}
+{{ fmt.json_only(n) }}
+{% endmessage %}
+"""
+
+PARTIALS = {
+    "brand.jinja": "Never make claims you cannot back up. Brand: {{ brand }}.\n",
+    "fmt.jinja": "{% macro json_only(n) %}Return JSON only, with exactly {{ n }} items.{% endmacro %}\n",
+}
+
+PLAIN = """\
+---
+name: haiku
+version: 1.0.0
+task: writing
+description: A haiku.
+inputs:
+  topic: {type: string}
+changelog: First version.
+---
+Write a haiku about {{ topic }}.
+"""
+
+
+def write_library(root: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` under ``root`` and return root."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text) if text.startswith("\n") else text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_library(tmp_path: Path) -> Callable[..., Path]:
+    """Build a library root from files; the default holds ad_copy 1.0.0, haiku 1.0.0 and two partials."""
+
+    def build(files: dict[str, str] | None = None, *, name: str = "lib", defaults: bool = True) -> Path:
+        base: dict[str, str] = {}
+        if defaults:
+            base = {"marketing/ad_copy/1.0.0.jinja": AD_COPY, "writing/haiku/1.0.0.jinja": PLAIN}
+            base.update({f"_partials/{k}": v for k, v in PARTIALS.items()})
+        base.update(files or {})
+        return write_library(tmp_path / name, base)
+
+    return build
+
+
+@pytest.fixture
+def registry(make_library: Callable[..., Path]) -> PromptRegistry:
+    """A registry over the default test library only (no built-in prompts)."""
+    return PromptRegistry([make_library()], include_builtin=False)
+
+
+def version_file(
+    name: str = "haiku",
+    version: str = "1.0.0",
+    task: str = "writing",
+    *,
+    inputs: str = "",
+    body: str = "Write about {{ topic }}.",
+    extra: str = "",
+) -> str:
+    """A version file with the given parts; inputs default to one string input ``topic``."""
+    inputs = inputs or "inputs:\n  topic: {type: string}\n"
+    return (
+        f"---\nname: {name}\nversion: {version}\ntask: {task}\ndescription: Test prompt.\n{inputs}{extra}"
+        f"changelog: Test.\n---\n{body}\n"
+    )
