@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from prompts.errors import PromptSecurityError
 
-__all__ = ["PARTIALS_DIR", "ROLES", "RenderBudget", "RenderState", "make_environment", "render_state"]
+__all__ = ["PARTIALS_DIR", "ROLES", "MessageMarkers", "RenderBudget", "RenderState", "make_environment", "render_state"]
 
 ROLES = ("system", "user", "assistant")
 PARTIALS_DIR = "_partials"
@@ -41,12 +42,10 @@ class RenderBudget:
 
 @dataclass
 class RenderState:
-    """Per-render bookkeeping: collected role messages and the budget's deadline."""
+    """Per-render bookkeeping: the budget, its deadline and the loop count."""
 
     budget: RenderBudget
     deadline: float
-    messages: list[tuple[str, str]] = field(default_factory=list)
-    depth: int = 0
     loop_items: int = 0
 
     def check_time(self) -> None:
@@ -77,11 +76,15 @@ def _state() -> RenderState:
 
 
 class MessageExtension(Extension):
-    """``{% message "system" %}...{% endmessage %}``: one chat message per block."""
+    """``{% message "system" %}...{% endmessage %}``: one chat message per block.
+
+    A block compiles to plain output wrapped in markers that carry a per-environment random nonce, so a render
+    makes no extra calls and a variable value cannot forge a message boundary (it cannot know the nonce).
+    """
 
     tags = {"message"}  # noqa: RUF012 - Jinja's own API
 
-    def parse(self, parser: Parser) -> nodes.Node:
+    def parse(self, parser: Parser) -> list[nodes.Node]:
         lineno = next(parser.stream).lineno
         if getattr(parser, "_aigc_in_message", False):
             parser.fail("a {% message %} block cannot contain another one", lineno)
@@ -93,21 +96,46 @@ class MessageExtension(Extension):
             body = parser.parse_statements(("name:endmessage",), drop_needle=True)
         finally:
             parser._aigc_in_message = False  # type: ignore[attr-defined]
-        call = self.call_method("_message", [role, nodes.Const(lineno)])
-        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+        markers: MessageMarkers = self.environment.message_markers  # type: ignore[attr-defined]
+        opening = nodes.Output([nodes.TemplateData(markers.open), role, nodes.TemplateData(markers.sep)])
+        closing = nodes.Output([nodes.TemplateData(markers.close)])
+        return [opening.set_lineno(lineno), *body, closing.set_lineno(lineno)]
 
-    def _message(self, role: Any, lineno: int, caller: Callable[[], str]) -> str:
-        state = _state()
-        if role not in ROLES:
-            raise SecurityError(f"line {lineno}: unknown message role {role!r}; use one of {', '.join(ROLES)}")
-        state.messages.append((role, caller()))
-        return ""
+
+class MessageMarkers:
+    """The nonce-bearing markers that delimit message blocks in rendered text, and their parser."""
+
+    def __init__(self) -> None:
+        nonce = secrets.token_hex(8)
+        self.open, self.sep, self.close = f"\x02{nonce}<", ">\x02", f"\x03{nonce}\x03"
+
+    def split(self, text: str) -> tuple[list[tuple[str, str]], str]:
+        """The (role, content) blocks in ``text`` and the text left outside them."""
+        if self.open not in text:
+            return [], text
+        first, *chunks = text.split(self.open)
+        outside, blocks = [first], []
+        for chunk in chunks:
+            role, sep, rest = chunk.partition(self.sep)
+            content, close, after = rest.partition(self.close)
+            if not sep or not close or self.close in after:
+                raise SecurityError("a {% message %} block was cut or transformed by a filter")
+            if role not in ROLES:
+                raise SecurityError(f"unknown message role {role!r}; use one of {', '.join(ROLES)}")
+            blocks.append((role, content))
+            outside.append(after)
+        return blocks, "".join(outside)
 
 
 class AigcSandbox(ImmutableSandboxedEnvironment):
     """Immutable sandbox plus bounded arithmetic, loops, filter arguments and render time."""
 
     intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._partials: dict[str, Any] = {}
+        self.message_markers = MessageMarkers()
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         limit = _state().budget.max_output_chars
@@ -118,6 +146,15 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > limit:
                     raise SecurityError(f"repeating a value {times} times exceeds the output limit of {limit}")
         return self.binop_table[op](left, right)
+
+    def get_template(self, name: Any, parent: str | None = None, globals: Any = None) -> Any:
+        """Partials are immutable within a registry's life: memoise them past Jinja's LRU and loader checks."""
+        if parent is None and globals is None and isinstance(name, str):
+            cached = self._partials.get(name)
+            if cached is None:
+                cached = self._partials[name] = super().get_template(name)
+            return cached
+        return super().get_template(name, parent, globals)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _state().check_time()

@@ -147,7 +147,7 @@ def render_cmd(
     values = _collect_vars(prompt, pairs, vars_file, example)
     messages = prompt.render(**values)
     if as_json:
-        click.echo(json.dumps([m.model_dump() for m in messages], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False))
         return
     from rich.markup import escape
 
