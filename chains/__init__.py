@@ -1,1 +1,49 @@
-"""placeholder"""
+"""LangChain chat models and chains: a local transformers backend, the OpenAI route, and a router over both.
+
+from chains import ModelsConfig, Router, build_chain
+router = Router.from_config(ModelsConfig.model_validate({"local": {"model": "hf:./tiny"}}))
+chain = build_chain(load_prompt("marketing/ad_copy"), router)
+"""
+
+from chains.chain import build_chain
+from chains.config import ModelsConfig, RouterConfig, load_config
+from chains.errors import (
+    AllBackendsFailed,
+    AuthenticationFailed,
+    BackendError,
+    BackendTimeout,
+    ContextWindowExceeded,
+    ModelError,
+    ModelUnavailable,
+    RateLimited,
+    StreamInterrupted,
+    StructuredOutputError,
+    UnknownModel,
+)
+from chains.local import ChatTransformers, loaded_models, unload_all, unload_model
+from chains.registry import ModelRegistry
+from chains.router import Router
+
+__all__ = [
+    "AllBackendsFailed",
+    "AuthenticationFailed",
+    "BackendError",
+    "BackendTimeout",
+    "ChatTransformers",
+    "ContextWindowExceeded",
+    "ModelError",
+    "ModelRegistry",
+    "ModelUnavailable",
+    "ModelsConfig",
+    "RateLimited",
+    "Router",
+    "RouterConfig",
+    "StreamInterrupted",
+    "StructuredOutputError",
+    "UnknownModel",
+    "build_chain",
+    "load_config",
+    "loaded_models",
+    "unload_all",
+    "unload_model",
+]

@@ -1,6 +1,13 @@
-"""Shared fixtures: real prompt libraries written to temp folders."""
+"""Shared fixtures: real prompt libraries in temp folders, a tiny transformers model built offline."""
 
 from __future__ import annotations
+
+import os
+
+# Nothing may come from the Hugging Face hub in tests: fail at once instead of waiting on a network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import textwrap
 from collections.abc import Callable
@@ -100,3 +107,11 @@ def version_file(
         f"---\nname: {name}\nversion: {version}\ntask: {task}\ndescription: Test prompt.\n{inputs}{extra}"
         f"changelog: Test.\n---\n{body}\n"
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~360K-parameter Llama with a trained BPE tokenizer and a chat template, saved with save_pretrained."""
+    from chains.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llm")

@@ -1,0 +1,140 @@
+"""Configuration of models and routing: explicit pydantic objects (a typo is an error), loadable from a file.
+
+Environment variables are not read here; ``aigc_app`` reads them once and builds a :class:`ModelsConfig`.
+
+    # aigc.yaml
+    models:
+      openai: {base_url: http://127.0.0.1:8000/v1, api_key: sk-..., timeout: 30}
+      local: {model: hf:./models/qwen2.5-0.5b-instruct, device: auto}
+      router:
+        default: auto
+        fallbacks: [hf:./models/qwen2.5-0.5b-instruct]
+        retry: {max_attempts: 3}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+__all__ = [
+    "CachePolicy",
+    "CooldownPolicy",
+    "LocalSettings",
+    "ModelsConfig",
+    "OpenAISettings",
+    "Price",
+    "RetryPolicy",
+    "RouterConfig",
+    "RoutingRule",
+    "load_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpenAISettings(_Strict):
+    """Where and how to reach the OpenAI API or any server that speaks it (vLLM, TGI, Azure, LM Studio)."""
+
+    base_url: str | None = Field(None, description="None means api.openai.com.")
+    api_key: SecretStr | None = None
+    organization: str | None = None
+    model: str = Field("gpt-4o-mini", description="Model used when the router picks OpenAI by itself (auto).")
+    timeout: float = Field(60.0, gt=0, description="Seconds per request.")
+
+    @property
+    def configured(self) -> bool:
+        """Whether credentials (or a custom server) are set: what ``auto`` routing looks at."""
+        return self.api_key is not None or self.base_url is not None
+
+
+class LocalSettings(_Strict):
+    """Defaults for ``hf:`` models."""
+
+    model: str | None = Field(None, description="Model id used when the router picks a local model (auto).")
+    device: str = "auto"
+    dtype: str | None = "auto"
+    device_map: str | None = None
+    max_batch_size: int = Field(16, ge=1)
+    max_wait_ms: float = Field(4.0, ge=0)
+    timeout: float | None = None
+    context_overflow: Literal["error", "truncate_left"] = "error"
+
+
+class RetryPolicy(_Strict):
+    """Retries of one backend within one call: exponential backoff with jitter, Retry-After honoured."""
+
+    max_attempts: int = Field(3, ge=1)
+    base_delay_s: float = Field(0.5, ge=0)
+    max_delay_s: float = Field(20.0, ge=0)
+    jitter: float = Field(0.25, ge=0, le=1, description="Random fraction added to or removed from each delay.")
+    max_retry_after_s: float = Field(60.0, ge=0, description="A longer Retry-After moves on to the next backend.")
+
+
+class CooldownPolicy(_Strict):
+    """Circuit breaker: after ``failures`` consecutive failed calls a backend rests for ``cooldown_s``."""
+
+    failures: int = Field(3, ge=1)
+    cooldown_s: float = Field(30.0, ge=0)
+
+
+class CachePolicy(_Strict):
+    """Optional SQLite response cache."""
+
+    path: str | None = None
+    enabled_by_default: bool = False
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class RoutingRule(_Strict):
+    """When every given condition holds, route to ``use`` (first matching rule wins)."""
+
+    use: str
+    task: list[str] | None = Field(None, description="Match the prompt's task (writing, marketing, ...).")
+    prompt_tokens_over: int | None = Field(None, ge=0, description="Match prompts longer than this (estimated).")
+    budget_exceeded: bool | None = Field(None, description="Match once the router's spend passed budget_usd.")
+
+
+class RouterConfig(_Strict):
+    """How the router picks backends for a call."""
+
+    default: str = Field("auto", description="A model id, or auto: OpenAI when configured, else the local model.")
+    fallbacks: list[str] = Field(default_factory=list, description="Tried in order after the primary fails.")
+    rules: list[RoutingRule] = Field(default_factory=list)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    cooldown: CooldownPolicy = Field(default_factory=CooldownPolicy)
+    fallback_on: list[Literal["rate_limit", "timeout", "server", "connection", "context", "stream"]] = Field(
+        default_factory=lambda: ["rate_limit", "timeout", "server", "connection", "context", "stream"]
+    )
+    budget_usd: float | None = Field(None, ge=0)
+    prices: dict[str, Price] = Field(default_factory=dict)
+    context_windows: dict[str, int] = Field(default_factory=dict)
+    cache: CachePolicy = Field(default_factory=CachePolicy)
+
+
+class ModelsConfig(_Strict):
+    """Everything the model layer needs."""
+
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+
+
+def load_config(path: str | Path) -> ModelsConfig:
+    """Read the ``models:`` section of a YAML project file (or the whole file if it has no such key)."""
+    path = Path(path)
+    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if isinstance(data, dict) and "models" in data:
+        data = data["models"]
+    return ModelsConfig.model_validate(data)

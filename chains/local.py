@@ -1,0 +1,376 @@
+"""``ChatTransformers``: a LangChain chat model over a local transformers causal LM.
+
+Invoke, stream (token by token), batch (one batched decode), their async forms, ``stop`` everywhere, usage from
+the real tokenizer, logprobs on request and ``with_structured_output``. Concurrent calls to the same model from
+threads or asyncio tasks are coalesced into batches by a :class:`~chains.batching.DynamicBatcher`.
+
+The weights are loaded once per process and shared by every ``ChatTransformers`` naming the same model, device
+and dtype; :func:`unload_model` / :func:`unload_all` free them. Nothing heavy is imported until the first call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import ConfigDict, Field
+
+from chains.errors import BackendTimeout
+from chains.structured import structured_runnable
+
+if TYPE_CHECKING:
+    from chains.batching import DynamicBatcher
+    from chains.hf_engine import GenRequest, GenResult, HFEngine, TokenLogprob
+
+__all__ = ["ChatTransformers", "loaded_models", "unload_all", "unload_model"]
+
+_GEN_KWARGS = {"temperature", "top_p", "max_tokens", "seed", "logprobs", "top_logprobs", "stop", "timeout"}
+_DONE = object()
+
+
+@dataclass
+class _Loaded:
+    engine: HFEngine
+    batcher: DynamicBatcher[GenRequest, GenResult]
+
+
+class _ModelPool:
+    """Process-wide cache of loaded models, keyed by (model, device, dtype, device_map)."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str, str | None, str | None], _Loaded] = {}
+        self._lock = threading.Lock()
+
+    def get(self, chat: ChatTransformers) -> _Loaded:
+        key = (chat.model, chat.device, chat.dtype, chat.device_map)
+        with self._lock:
+            loaded = self._models.get(key)
+            if loaded is None:
+                from chains.batching import DynamicBatcher
+                from chains.hf_engine import HFEngine
+
+                engine = HFEngine.load(chat.model, device=chat.device, dtype=chat.dtype, device_map=chat.device_map)
+                batcher = DynamicBatcher(
+                    engine.generate,
+                    max_batch_size=chat.max_batch_size,
+                    max_wait_s=chat.max_wait_ms / 1000,
+                    name=f"aigc-batcher:{chat.model}",
+                )
+                loaded = self._models[key] = _Loaded(engine, batcher)
+            return loaded
+
+    def unload(self, model: str | None = None) -> int:
+        with self._lock:
+            keys = [k for k in self._models if model is None or k[0] == model]
+            for key in keys:
+                loaded = self._models.pop(key)
+                loaded.batcher.close()
+                loaded.engine.unload()
+            return len(keys)
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return [k[0] for k in self._models]
+
+
+_POOL = _ModelPool()
+
+
+def unload_model(model: str) -> int:
+    """Free every loaded copy of ``model`` (all devices and dtypes); return how many were loaded."""
+    return _POOL.unload(model)
+
+
+def unload_all() -> int:
+    """Free every loaded local model."""
+    return _POOL.unload()
+
+
+def loaded_models() -> list[str]:
+    """Models currently held in memory."""
+    return _POOL.keys()
+
+
+class ChatTransformers(BaseChatModel):
+    """A chat model backed by a local Hugging Face transformers model (hub id or folder)."""
+
+    model_config = ConfigDict(populate_by_name=True, protected_namespaces=())
+
+    model: str = Field(alias="model_name", description="Hub id or local folder of a causal LM with a chat template.")
+    device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda, cuda:1, mps.")
+    dtype: str | None = Field("auto", description="auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, ...")
+    device_map: str | None = Field(None, description="Passed to from_pretrained for multi-GPU placement.")
+    temperature: float = Field(0.0, ge=0, le=2, description="0 is greedy decoding.")
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(256, gt=0)
+    stop: list[str] | None = None
+    seed: int | None = None
+    timeout: float | None = Field(None, description="Seconds to wait for an answer before BackendTimeout.")
+    max_retries: int = Field(0, description="Accepted for interface parity; local calls are not retried.")
+    streaming: bool = False
+    logprobs: bool = False
+    top_logprobs: int = Field(0, ge=0, le=20)
+    max_batch_size: int = Field(16, ge=1, description="Most calls decoded together (dynamic batching).")
+    max_wait_ms: float = Field(4.0, ge=0, description="How long a batch waits for more calls to join.")
+    context_overflow: Literal["error", "truncate_left"] = "error"
+
+    @property
+    def _llm_type(self) -> str:
+        return "transformers"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "dtype": self.dtype,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="transformers",
+            ls_model_name=kwargs.get("model", self.model),
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+            ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
+        )
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        return params
+
+    @property
+    def engine(self) -> HFEngine:
+        """The loaded engine (loads the weights on first use)."""
+        return _POOL.get(self).engine
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], on_text: Any = None
+    ) -> GenRequest:
+        from chains.hf_engine import GenRequest
+
+        unknown = {k for k in kwargs if k not in _GEN_KWARGS and not k.startswith("ls_") and k != "model"}
+        if unknown:
+            raise TypeError(f"ChatTransformers does not accept {sorted(unknown)}; it takes {sorted(_GEN_KWARGS)}")
+        engine = self.engine
+        max_tokens = int(kwargs.get("max_tokens") or self.max_tokens)
+        prompt_ids = engine.fit(engine.encode_chat(_to_chat(messages)), max_tokens, self.context_overflow)
+        return GenRequest(
+            prompt_ids=prompt_ids,
+            max_tokens=max_tokens,
+            temperature=float(kwargs.get("temperature", self.temperature)),
+            top_p=float(kwargs.get("top_p", self.top_p)),
+            seed=kwargs.get("seed", self.seed),
+            stop=tuple(stop if stop is not None else kwargs.get("stop") or self.stop or ()),
+            logprobs=bool(kwargs.get("logprobs", self.logprobs)),
+            top_logprobs=int(kwargs.get("top_logprobs", self.top_logprobs)),
+            on_text=on_text,
+        )
+
+    def _submit(self, request: GenRequest) -> Future[GenResult]:
+        return _POOL.get(self).batcher.submit(request)
+
+    def _wait(self, future: Future[GenResult], timeout: float | None) -> GenResult:
+        try:
+            return future.result(timeout=timeout if timeout is not None else self.timeout)
+        except FutureTimeout:
+            raise BackendTimeout(
+                f"hf:{self.model} gave no answer within {self.timeout} s", model=f"hf:{self.model}"
+            ) from None
+
+    def _metadata(self, result: GenResult) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "model_name": f"hf:{self.model}",
+            "model_provider": "transformers",
+            "finish_reason": result.finish_reason,
+        }
+        if result.logprobs is not None:
+            meta["logprobs"] = {"content": [_logprob_dict(t) for t in result.logprobs]}
+        return meta
+
+    @staticmethod
+    def _usage(result: GenResult) -> dict[str, int]:
+        return {
+            "input_tokens": result.prompt_tokens,
+            "output_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens,
+        }
+
+    def _result(self, result: GenResult) -> ChatResult:
+        message = AIMessage(
+            content=result.text, usage_metadata=self._usage(result), response_metadata=self._metadata(result)
+        )
+        return ChatResult(
+            generations=[ChatGeneration(message=message)],
+            llm_output={"model_name": f"hf:{self.model}", "token_usage": self._usage(result)},
+        )
+
+    # -- LangChain hooks ----------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            chunks = list(self._stream(messages, stop, run_manager, **kwargs))
+            return _join_chunks(chunks)
+        future = self._submit(self._request(messages, stop, kwargs))
+        return self._result(self._wait(future, kwargs.get("timeout")))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = await asyncio.to_thread(self._request, messages, stop, kwargs)
+        future = self._submit(request)
+        try:
+            result = await asyncio.wait_for(asyncio.wrap_future(future), kwargs.get("timeout") or self.timeout)
+        except TimeoutError:
+            raise BackendTimeout(
+                f"hf:{self.model} gave no answer within {self.timeout} s", model=f"hf:{self.model}"
+            ) from None
+        return self._result(result)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        deltas: queue.Queue[Any] = queue.Queue()
+        future = self._submit(self._request(messages, stop, kwargs, on_text=lambda t, lp: deltas.put((t, lp))))
+        future.add_done_callback(lambda _: deltas.put(_DONE))
+        timeout = kwargs.get("timeout") or self.timeout
+        while (item := _get(deltas, timeout, self.model)) is not _DONE:
+            chunk = _delta_chunk(*item)
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+        yield self._final_chunk(future.result())
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue[Any] = asyncio.Queue()
+
+        def push(item: Any) -> None:
+            loop.call_soon_threadsafe(deltas.put_nowait, item)
+
+        request = await asyncio.to_thread(self._request, messages, stop, kwargs, lambda t, lp: push((t, lp)))
+        future = self._submit(request)
+        future.add_done_callback(lambda _: push(_DONE))
+        timeout = kwargs.get("timeout") or self.timeout
+        while True:
+            try:
+                item = await asyncio.wait_for(deltas.get(), timeout)
+            except TimeoutError:
+                raise BackendTimeout(
+                    f"hf:{self.model} stream stalled for {timeout} s", model=f"hf:{self.model}"
+                ) from None
+            if item is _DONE:
+                break
+            chunk = _delta_chunk(*item)
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+        yield self._final_chunk(future.result())
+
+    def _final_chunk(self, result: GenResult) -> ChatGenerationChunk:
+        metadata = {k: v for k, v in self._metadata(result).items() if k != "logprobs"}  # streamed with the deltas
+        message = AIMessageChunk(
+            content="", usage_metadata=self._usage(result), chunk_position="last", response_metadata=metadata
+        )
+        return ChatGenerationChunk(message=message)
+
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[BaseMessage]:
+        """Run every input concurrently so that the dynamic batcher decodes them together."""
+        return super().batch(
+            inputs, _with_concurrency(config, len(inputs)), return_exceptions=return_exceptions, **kwargs
+        )
+
+    def with_structured_output(
+        self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Schema in the prompt, parse, one repair retry with the validation error (``method`` is accepted and
+        ignored: every method works the same way on a local model)."""
+        return structured_runnable(self, schema, include_raw=include_raw)
+
+
+def _with_concurrency(config: RunnableConfig | list[RunnableConfig] | None, n: int) -> Any:
+    if isinstance(config, list):
+        return [{**c, "max_concurrency": c.get("max_concurrency") or n} for c in config]
+    config = dict(config or {})
+    config.setdefault("max_concurrency", n)
+    return config
+
+
+def _get(deltas: queue.Queue[Any], timeout: float | None, model: str) -> Any:
+    try:
+        return deltas.get(timeout=timeout)
+    except queue.Empty:
+        raise BackendTimeout(f"hf:{model} stream stalled for {timeout} s", model=f"hf:{model}") from None
+
+
+def _delta_chunk(text: str, logprobs: list[TokenLogprob]) -> ChatGenerationChunk:
+    meta = {"logprobs": {"content": [_logprob_dict(t) for t in logprobs]}} if logprobs else {}
+    return ChatGenerationChunk(message=AIMessageChunk(content=text, response_metadata=meta))
+
+
+def _join_chunks(chunks: list[ChatGenerationChunk]) -> ChatResult:
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total += chunk
+    message = AIMessage(
+        content=total.message.content,
+        usage_metadata=total.message.usage_metadata,
+        response_metadata=total.message.response_metadata,
+    )
+    return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _logprob_dict(entry: TokenLogprob) -> dict[str, Any]:
+    return {
+        "token": entry.token,
+        "logprob": entry.logprob,
+        "top_logprobs": [{"token": t, "logprob": lp} for t, lp in entry.top_logprobs],
+    }
+
+
+def _to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    roles = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool", "chat": "user"}
+    return [{"role": getattr(m, "role", None) or roles.get(m.type, "user"), "content": m.text} for m in messages]

@@ -1,0 +1,116 @@
+"""The OpenAI route: ``ChatOpenAI`` configured by us, error translation, and the moderation endpoint.
+
+Works with api.openai.com and with any server that speaks the Chat Completions API (vLLM, TGI, Azure, LM Studio):
+set ``base_url``. Retries are the router's job, so the client itself never retries.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_openai import ChatOpenAI
+
+from chains.config import OpenAISettings
+from chains.errors import AuthenticationFailed, BackendError, BackendTimeout, ModelError, RateLimited
+
+__all__ = ["ModerationResult", "classify_error", "create_openai_chat", "moderate"]
+
+_PLACEHOLDER_KEY = "not-set"  # ChatOpenAI needs a value; sending it gets a clear 401 from a real API
+
+
+def create_openai_chat(model: str, settings: OpenAISettings, **params: Any) -> ChatOpenAI:
+    """A ``ChatOpenAI`` for ``model`` with our settings: explicit key and URL, no client retries, usage in streams."""
+    key = settings.api_key.get_secret_value() if settings.api_key else _PLACEHOLDER_KEY
+    return ChatOpenAI(
+        model=model,
+        base_url=settings.base_url,
+        api_key=key,
+        organization=settings.organization,
+        timeout=params.pop("timeout", settings.timeout),
+        max_retries=0,
+        stream_usage=True,
+        **params,
+    )
+
+
+def classify_error(exc: BaseException, model: str) -> BaseException:
+    """Translate an ``openai`` exception into our tree (other exceptions pass through unchanged)."""
+    import httpx
+    import openai
+
+    if isinstance(exc, ModelError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    detail = _detail(exc)
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return AuthenticationFailed(
+            f"{model}: the API refused the credentials ({status}): {detail}. Check the API "
+            f"key (OPENAI_API_KEY or models.openai.api_key); retrying cannot help",
+            model=model,
+            status=status,
+        )
+    if isinstance(exc, openai.RateLimitError):
+        return RateLimited(
+            f"{model}: rate limited (429): {detail}", model=model, status=429, retry_after=_retry_after(exc)
+        )
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return BackendTimeout(f"{model}: no answer within the timeout", model=model)
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+        return BackendError(f"{model}: connection failed: {detail}", model=model)
+    if isinstance(exc, openai.APIStatusError) and status is not None and status >= 500:
+        return BackendError(f"{model}: server error {status}: {detail}", model=model, status=status)
+    if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError):
+        return BackendError(f"{model}: the server sent a malformed response: {detail}", model=model)
+    return exc
+
+
+def _detail(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        message = body.get("message") or (body.get("error") or {}).get("message")
+        if message:
+            return str(message)[:300]
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ModerationResult:
+    """One input's verdict from the moderation endpoint."""
+
+    flagged: bool
+    categories: dict[str, bool] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def moderate(
+    texts: list[str],
+    settings: OpenAISettings,
+    *,
+    model: str = "omni-moderation-latest",
+) -> list[ModerationResult]:
+    """Classify texts with OpenAI's moderation endpoint (or a compatible server's)."""
+    import openai
+
+    key = settings.api_key.get_secret_value() if settings.api_key else _PLACEHOLDER_KEY
+    client = openai.OpenAI(base_url=settings.base_url, api_key=key, timeout=settings.timeout, max_retries=0)
+    try:
+        response = client.moderations.create(model=model, input=texts)
+    except Exception as exc:
+        raise classify_error(exc, f"openai:{model}") from None
+    return [
+        ModerationResult(
+            r.flagged, dict(r.categories.model_dump(by_alias=True)), dict(r.category_scores.model_dump(by_alias=True))
+        )
+        for r in response.results
+    ]

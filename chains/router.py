@@ -1,0 +1,517 @@
+"""``Router``: one chat model that routes each call to a backend, with retries, fallbacks and cooldowns.
+
+Choice, in order: an explicit ``model=`` per call; the first matching rule (task, prompt length, budget);
+the configured default, where ``auto`` means OpenAI when credentials are configured, else the local model.
+Then fallbacks in order. Within one call a backend that failed is never tried again, retries back off
+exponentially with jitter and honour Retry-After, an authentication error is never retried, and a backend that
+keeps failing rests (cooldown) before it is tried again. The answer's ``response_metadata["aigc_route"]`` says
+which backend answered, after how many attempts, and what failed before; LangChain callbacks see it in
+``on_llm_end``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from chains.cache import ResponseCache, cache_key
+from chains.config import ModelsConfig, RouterConfig
+from chains.errors import (
+    AllBackendsFailed,
+    AuthenticationFailed,
+    BackendError,
+    BackendTimeout,
+    ContextWindowExceeded,
+    RateLimited,
+    StreamInterrupted,
+    UnknownModel,
+)
+from chains.openai_backend import classify_error
+from chains.registry import ModelRegistry
+from chains.structured import structured_runnable
+
+__all__ = ["Router"]
+
+_ROUTER_KWARGS = ("model", "task", "cache", "sample_index")
+
+
+@dataclass
+class _Breaker:
+    failures: int = 0
+    open_until: float = 0.0
+
+
+@dataclass
+class _Call:
+    """The bookkeeping of one routed call."""
+
+    plan: list[str]
+    cache_key: str | None = None
+    attempts: int = 0
+    tried: list[dict[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, BaseException]] = field(default_factory=list)
+
+    def route(self, backend: str, cached: bool = False) -> dict[str, Any]:
+        return {"backend": backend, "attempts": self.attempts, "tried": self.tried, "cached": cached}
+
+
+class Router(BaseChatModel):
+    """A chat model over several backends (``model id -> BaseChatModel``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    backends: dict[str, BaseChatModel]
+    config: RouterConfig = Field(default_factory=RouterConfig)
+    auto: str | None = Field(None, description="What default 'auto' resolves to (set by from_config).")
+    cache: ResponseCache | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+
+    _breakers: dict[str, _Breaker] = PrivateAttr(default_factory=dict)
+    _spent_usd: float = PrivateAttr(0.0)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def from_config(cls, config: ModelsConfig, registry: ModelRegistry | None = None) -> Router:
+        """Build every backend the configuration names (lazily: local weights load on first use)."""
+        registry = registry or ModelRegistry()
+        router_config = config.router
+        auto = _auto_choice(config)
+        ids = [
+            auto if router_config.default == "auto" else router_config.default,
+            *router_config.fallbacks,
+            *(rule.use for rule in router_config.rules),
+        ]
+        backends = {model_id: registry.create(model_id, config) for model_id in dict.fromkeys(i for i in ids if i)}
+        cache = ResponseCache(router_config.cache.path) if router_config.cache.path else None
+        return cls(backends=backends, config=router_config, auto=auto, cache=cache)
+
+    @property
+    def _llm_type(self) -> str:
+        return "aigc-router"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"backends": sorted(self.backends), "default": self.config.default, "auto": self.auto}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="aigc",
+            ls_model_name=kwargs.get("model") or self._default(),
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+            ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
+        )
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        return params
+
+    @property
+    def spent_usd(self) -> float:
+        """Estimated spend so far, from usage and the configured prices."""
+        return self._spent_usd
+
+    def cooldowns(self) -> dict[str, float]:
+        """Backends resting now, with the seconds left."""
+        now = time.monotonic()
+        return {m: b.open_until - now for m, b in self._breakers.items() if b.open_until > now}
+
+    # -- planning -----------------------------------------------------------------------------------
+
+    def _default(self) -> str:
+        choice = self.auto if self.config.default == "auto" else self.config.default
+        return choice or next(iter(self.backends))
+
+    def _plan(self, messages: list[BaseMessage], options: dict[str, Any], params: dict[str, Any]) -> _Call:
+        explicit = options.get("model")
+        if explicit is not None and explicit not in self.backends:
+            raise UnknownModel(
+                f"model {explicit!r} is not one of this router's backends: {', '.join(sorted(self.backends))}",
+                model=explicit,
+            )
+        primary = explicit or self._rule_choice(messages, options.get("task")) or self._default()
+        call = _Call(plan=list(dict.fromkeys([primary, *self.config.fallbacks])))
+        call.plan = [m for m in call.plan if m in self.backends and self._fits(m, messages, params, call)]
+        if options.get("cache", self.config.cache.enabled_by_default) and self.cache is not None:
+            call.cache_key = cache_key(primary, messages, params, int(options.get("sample_index", 0)))
+        return call
+
+    def _rule_choice(self, messages: list[BaseMessage], task: str | None) -> str | None:
+        tokens = _estimate_tokens(messages)
+        over_budget = self.config.budget_usd is not None and self._spent_usd >= self.config.budget_usd
+        for rule in self.config.rules:
+            if rule.task is not None and task not in rule.task:
+                continue
+            if rule.prompt_tokens_over is not None and tokens <= rule.prompt_tokens_over:
+                continue
+            if rule.budget_exceeded is not None and rule.budget_exceeded != over_budget:
+                continue
+            return rule.use
+        return None
+
+    def _fits(self, model_id: str, messages: list[BaseMessage], params: dict[str, Any], call: _Call) -> bool:
+        window = self.config.context_windows.get(model_id)
+        needed = _estimate_tokens(messages) + int(params.get("max_tokens") or 0)
+        if window is None or needed <= window:
+            return True
+        call.tried.append({"backend": model_id, "error": f"skipped: about {needed} tokens > context window {window}"})
+        return False
+
+    def _split_kwargs(self, stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        options = {k: kwargs.pop(k) for k in _ROUTER_KWARGS if k in kwargs}
+        defaults = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        params = {**{k: v for k, v in defaults.items() if v is not None}, **kwargs}
+        if stop is not None or self.stop:
+            params["stop"] = stop if stop is not None else self.stop
+        return options, params
+
+    # -- failure policy -----------------------------------------------------------------------------
+
+    def _cooling(self, model_id: str, call: _Call) -> bool:
+        breaker = self._breakers.get(model_id)
+        left = breaker.open_until - time.monotonic() if breaker else 0
+        if left > 0:
+            call.tried.append({"backend": model_id, "error": f"skipped: cooling down for {left:.1f} s more"})
+            return True
+        return False
+
+    def _record(self, model_id: str, ok: bool) -> None:
+        with self._lock:
+            breaker = self._breakers.setdefault(model_id, _Breaker())
+            if ok:
+                breaker.failures, breaker.open_until = 0, 0.0
+                return
+            breaker.failures += 1
+            if breaker.failures >= self.config.cooldown.failures:
+                breaker.open_until = time.monotonic() + self.config.cooldown.cooldown_s
+                breaker.failures = 0
+
+    def _next_delay(self, error: BaseException, attempt: int) -> float | None:
+        """Seconds to wait before retrying the same backend, or None to move on."""
+        policy = self.config.retry
+        if attempt >= policy.max_attempts:
+            return None
+        if isinstance(error, RateLimited):
+            if error.retry_after is not None:
+                return error.retry_after if error.retry_after <= policy.max_retry_after_s else None
+        elif not isinstance(error, BackendError) or isinstance(error, BackendTimeout | StreamInterrupted):
+            return None
+        delay = min(policy.max_delay_s, policy.base_delay_s * 2 ** (attempt - 1))
+        return max(0.0, delay * (1 + random.uniform(-policy.jitter, policy.jitter)))
+
+    def _may_fall_back(self, error: BaseException) -> bool:
+        kinds = set(self.config.fallback_on)
+        if isinstance(error, AuthenticationFailed):
+            return False
+        if isinstance(error, RateLimited):
+            return "rate_limit" in kinds
+        if isinstance(error, BackendTimeout):
+            return "timeout" in kinds
+        if isinstance(error, StreamInterrupted):
+            return "stream" in kinds
+        if isinstance(error, ContextWindowExceeded):
+            return "context" in kinds
+        if isinstance(error, BackendError):
+            return ("server" if error.status else "connection") in kinds
+        return False
+
+    def _failed(self, call: _Call, model_id: str, exc: BaseException) -> BaseException:
+        error = classify_error(exc, model_id)
+        call.attempts += 1
+        call.tried.append({"backend": model_id, "error": f"{type(error).__name__}: {error}"})
+        call.errors.append((model_id, error))
+        return error
+
+    def _give_up(self, call: _Call) -> AllBackendsFailed:
+        lines = "; ".join(f"{t['backend']}: {t['error']}" for t in call.tried) or "no backend was eligible"
+        return AllBackendsFailed(f"every backend failed or was skipped ({lines})", errors=call.errors)
+
+    # -- calls --------------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        options, params = self._split_kwargs(stop, kwargs)
+        call = self._plan(messages, options, params)
+        if (hit := self._cached(call)) is not None:
+            return hit
+        config = {"callbacks": run_manager.get_child()} if run_manager else None
+        for model_id in call.plan:
+            if self._cooling(model_id, call):
+                continue
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    message = self.backends[model_id].invoke(messages, config, **params)
+                except Exception as exc:
+                    error = self._failed(call, model_id, exc)
+                    delay = self._next_delay(error, attempt)
+                    if delay is not None:
+                        time.sleep(delay)
+                        continue
+                    self._record(model_id, ok=False)
+                    if self._may_fall_back(error):
+                        break
+                    raise error from exc
+                call.attempts += 1
+                self._record(model_id, ok=True)
+                return self._answer(call, model_id, message)
+        raise self._give_up(call)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        options, params = self._split_kwargs(stop, kwargs)
+        call = self._plan(messages, options, params)
+        if (hit := self._cached(call)) is not None:
+            return hit
+        config = {"callbacks": run_manager.get_child()} if run_manager else None
+        for model_id in call.plan:
+            if self._cooling(model_id, call):
+                continue
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    message = await self.backends[model_id].ainvoke(messages, config, **params)
+                except Exception as exc:
+                    error = self._failed(call, model_id, exc)
+                    delay = self._next_delay(error, attempt)
+                    if delay is not None:
+                        await asyncio.sleep(delay)
+                        continue
+                    self._record(model_id, ok=False)
+                    if self._may_fall_back(error):
+                        break
+                    raise error from exc
+                call.attempts += 1
+                self._record(model_id, ok=True)
+                return self._answer(call, model_id, message)
+        raise self._give_up(call)
+
+    def _cached(self, call: _Call) -> ChatResult | None:
+        if call.cache_key is None or self.cache is None:
+            return None
+        message = self.cache.get(call.cache_key)
+        if message is None:
+            return None
+        backend = message.response_metadata.get("aigc_route", {}).get("backend", call.plan[0] if call.plan else "")
+        message.response_metadata["aigc_route"] = call.route(backend, cached=True)
+        return ChatResult(
+            generations=[ChatGeneration(message=message)], llm_output={"aigc_route": call.route(backend, cached=True)}
+        )
+
+    def _answer(self, call: _Call, model_id: str, message: BaseMessage) -> ChatResult:
+        route = call.route(model_id)
+        message = AIMessage(
+            content=message.content,
+            additional_kwargs=message.additional_kwargs,
+            tool_calls=getattr(message, "tool_calls", []),
+            usage_metadata=getattr(message, "usage_metadata", None),
+            response_metadata={**message.response_metadata, "aigc_route": route},
+            id=message.id,
+        )
+        self._charge(model_id, message)
+        if call.cache_key is not None and self.cache is not None:
+            self.cache.put(call.cache_key, model_id, message)
+        return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"aigc_route": route})
+
+    def _charge(self, model_id: str, message: AIMessage) -> None:
+        price = self.config.prices.get(model_id)
+        usage = message.usage_metadata
+        if price and usage:
+            cost = (usage["input_tokens"] * price.input + usage["output_tokens"] * price.output) / 1e6
+            with self._lock:
+                self._spent_usd += cost
+
+    # -- streaming ----------------------------------------------------------------------------------
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        options, params = self._split_kwargs(stop, kwargs)
+        call = self._plan(messages, options, params)
+        config = {"callbacks": run_manager.get_child()} if run_manager else None
+        for model_id in call.plan:
+            if self._cooling(model_id, call):
+                continue
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    stream = self.backends[model_id].stream(messages, config, **params)
+                    first = next(stream, None)
+                    if first is None:
+                        raise StreamInterrupted(f"{model_id}: the stream ended before any content", model=model_id)
+                except Exception as exc:
+                    error = self._failed(call, model_id, exc)
+                    delay = self._next_delay(error, attempt)
+                    if delay is not None:
+                        time.sleep(delay)
+                        continue
+                    self._record(model_id, ok=False)
+                    if self._may_fall_back(error):
+                        break
+                    raise error from exc
+                call.attempts += 1
+                yield from self._relay(call, model_id, first, stream, run_manager)
+                return
+        raise self._give_up(call)
+
+    def _relay(
+        self,
+        call: _Call,
+        model_id: str,
+        first: AIMessageChunk,
+        stream: Iterator[AIMessageChunk],
+        run_manager: CallbackManagerForLLMRun | None,
+    ) -> Iterator[ChatGenerationChunk]:
+        """Pass chunks on; once content has gone out, a broken or unfinished stream is an error, never a success."""
+        count, finished = 0, False
+        try:
+            for chunk in _chain(first, stream):
+                count += 1
+                finished = finished or bool(chunk.response_metadata.get("finish_reason"))
+                out = ChatGenerationChunk(message=chunk)
+                if run_manager:
+                    run_manager.on_llm_new_token(out.text, chunk=out)
+                yield out
+        except Exception as exc:
+            self._record(model_id, ok=False)
+            error = classify_error(exc, model_id)
+            raise StreamInterrupted(
+                f"{model_id}: the stream broke after {count} chunks ({error}); the answer is incomplete", model=model_id
+            ) from exc
+        if not finished:
+            self._record(model_id, ok=False)
+            raise StreamInterrupted(
+                f"{model_id}: the stream ended after {count} chunks without a finish reason; the answer is incomplete",
+                model=model_id,
+            )
+        self._record(model_id, ok=True)
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(content="", response_metadata={"aigc_route": call.route(model_id)})
+        )
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        options, params = self._split_kwargs(stop, kwargs)
+        call = self._plan(messages, options, params)
+        config = {"callbacks": run_manager.get_child()} if run_manager else None
+        for model_id in call.plan:
+            if self._cooling(model_id, call):
+                continue
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    stream = self.backends[model_id].astream(messages, config, **params)
+                    first = await anext(stream, None)
+                    if first is None:
+                        raise StreamInterrupted(f"{model_id}: the stream ended before any content", model=model_id)
+                except Exception as exc:
+                    error = self._failed(call, model_id, exc)
+                    delay = self._next_delay(error, attempt)
+                    if delay is not None:
+                        await asyncio.sleep(delay)
+                        continue
+                    self._record(model_id, ok=False)
+                    if self._may_fall_back(error):
+                        break
+                    raise error from exc
+                call.attempts += 1
+                async for out in self._arelay(call, model_id, first, stream, run_manager):
+                    yield out
+                return
+        raise self._give_up(call)
+
+    async def _arelay(
+        self,
+        call: _Call,
+        model_id: str,
+        first: AIMessageChunk,
+        stream: AsyncIterator[AIMessageChunk],
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        count, finished = 0, False
+        try:
+            chunk: AIMessageChunk | None = first
+            while chunk is not None:
+                count += 1
+                finished = finished or bool(chunk.response_metadata.get("finish_reason"))
+                out = ChatGenerationChunk(message=chunk)
+                if run_manager:
+                    await run_manager.on_llm_new_token(out.text, chunk=out)
+                yield out
+                chunk = await anext(stream, None)
+        except Exception as exc:
+            self._record(model_id, ok=False)
+            error = classify_error(exc, model_id)
+            raise StreamInterrupted(
+                f"{model_id}: the stream broke after {count} chunks ({error}); the answer is incomplete", model=model_id
+            ) from exc
+        if not finished:
+            self._record(model_id, ok=False)
+            raise StreamInterrupted(
+                f"{model_id}: the stream ended after {count} chunks without a finish reason; the answer is incomplete",
+                model=model_id,
+            )
+        self._record(model_id, ok=True)
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(content="", response_metadata={"aigc_route": call.route(model_id)})
+        )
+
+    def with_structured_output(
+        self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Schema in the prompt, parse, one repair retry: works whichever backend answers."""
+        return structured_runnable(self, schema, include_raw=include_raw)
+
+
+def _chain(first: AIMessageChunk, rest: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
+    yield first
+    yield from rest
+
+
+def _estimate_tokens(messages: list[BaseMessage]) -> int:
+    """About four characters a token plus a few per message: no tokenizer download needed."""
+    return sum(len(m.text) // 4 + 4 for m in messages)
+
+
+def _auto_choice(config: ModelsConfig) -> str | None:
+    if config.openai.configured:
+        return f"openai:{config.openai.model}"
+    return config.local.model
