@@ -75,7 +75,7 @@ class Router(BaseChatModel):
     backends: dict[str, BaseChatModel]
     config: RouterConfig = Field(default_factory=RouterConfig)
     auto: str | None = Field(None, description="What default 'auto' resolves to (set by from_config).")
-    cache: ResponseCache | None = None
+    response_cache: ResponseCache | None = Field(None, description="Optional SQLite cache (per call: cache=True).")
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -99,7 +99,7 @@ class Router(BaseChatModel):
         ]
         backends = {model_id: registry.create(model_id, config) for model_id in dict.fromkeys(i for i in ids if i)}
         cache = ResponseCache(router_config.cache.path) if router_config.cache.path else None
-        return cls(backends=backends, config=router_config, auto=auto, cache=cache)
+        return cls(backends=backends, config=router_config, auto=auto, response_cache=cache)
 
     @property
     def _llm_type(self) -> str:
@@ -147,7 +147,7 @@ class Router(BaseChatModel):
         primary = explicit or self._rule_choice(messages, options.get("task")) or self._default()
         call = _Call(plan=list(dict.fromkeys([primary, *self.config.fallbacks])))
         call.plan = [m for m in call.plan if m in self.backends and self._fits(m, messages, params, call)]
-        if options.get("cache", self.config.cache.enabled_by_default) and self.cache is not None:
+        if options.get("cache", self.config.cache.enabled_by_default) and self.response_cache is not None:
             call.cache_key = cache_key(primary, messages, params, int(options.get("sample_index", 0)))
         return call
 
@@ -204,7 +204,7 @@ class Router(BaseChatModel):
     def _next_delay(self, error: BaseException, attempt: int) -> float | None:
         """Seconds to wait before retrying the same backend, or None to move on."""
         policy = self.config.retry
-        if attempt >= policy.max_attempts:
+        if attempt >= policy.max_attempts or isinstance(error, AuthenticationFailed):
             return None
         if isinstance(error, RateLimited):
             if error.retry_after is not None:
@@ -254,7 +254,7 @@ class Router(BaseChatModel):
         call = self._plan(messages, options, params)
         if (hit := self._cached(call)) is not None:
             return hit
-        config = {"callbacks": run_manager.get_child()} if run_manager else None
+        config = None  # the router run carries the callbacks; passing them on would double every token
         for model_id in call.plan:
             if self._cooling(model_id, call):
                 continue
@@ -289,7 +289,7 @@ class Router(BaseChatModel):
         call = self._plan(messages, options, params)
         if (hit := self._cached(call)) is not None:
             return hit
-        config = {"callbacks": run_manager.get_child()} if run_manager else None
+        config = None  # the router run carries the callbacks; passing them on would double every token
         for model_id in call.plan:
             if self._cooling(model_id, call):
                 continue
@@ -314,9 +314,9 @@ class Router(BaseChatModel):
         raise self._give_up(call)
 
     def _cached(self, call: _Call) -> ChatResult | None:
-        if call.cache_key is None or self.cache is None:
+        if call.cache_key is None or self.response_cache is None:
             return None
-        message = self.cache.get(call.cache_key)
+        message = self.response_cache.get(call.cache_key)
         if message is None:
             return None
         backend = message.response_metadata.get("aigc_route", {}).get("backend", call.plan[0] if call.plan else "")
@@ -336,8 +336,8 @@ class Router(BaseChatModel):
             id=message.id,
         )
         self._charge(model_id, message)
-        if call.cache_key is not None and self.cache is not None:
-            self.cache.put(call.cache_key, model_id, message)
+        if call.cache_key is not None and self.response_cache is not None:
+            self.response_cache.put(call.cache_key, model_id, message)
         return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"aigc_route": route})
 
     def _charge(self, model_id: str, message: AIMessage) -> None:
@@ -359,7 +359,7 @@ class Router(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
-        config = {"callbacks": run_manager.get_child()} if run_manager else None
+        config = None  # the router run carries the callbacks; passing them on would double every token
         for model_id in call.plan:
             if self._cooling(model_id, call):
                 continue
@@ -430,7 +430,7 @@ class Router(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
-        config = {"callbacks": run_manager.get_child()} if run_manager else None
+        config = None  # the router run carries the callbacks; passing them on would double every token
         for model_id in call.plan:
             if self._cooling(model_id, call):
                 continue

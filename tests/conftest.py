@@ -115,3 +115,12 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from chains.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llm")
+
+
+@pytest.fixture(scope="session")
+def openai_server():
+    """A real HTTP server on 127.0.0.1 speaking the OpenAI API, with scripted answers and faults."""
+    from chains.testing import OpenAIServer
+
+    with OpenAIServer(models=("gpt-test", "gpt-big")) as server:
+        yield server

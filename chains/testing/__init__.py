@@ -1,4 +1,5 @@
-"""Real small things for tests: a local OpenAI-compatible HTTP server with scripted answers and faults.
+"""Real small things for tests: a local OpenAI-compatible HTTP server with scripted answers and faults, and a
+tiny transformers model built offline (``build_tiny_model``).
 
 Names load lazily, on first use, so that importing this package (or running one of its modules with
 ``python -m``) pulls in nothing heavy. To export a name, add it to ``_EXPORTS`` and ``__all__``.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         default_responder,
         load_script,
     )
+    from chains.testing.tiny_model import build_tiny_model
 
 __all__ = [
     "Answer",
@@ -29,6 +31,7 @@ __all__ = [
     "OpenAIServer",
     "RecordedRequest",
     "ToolCall",
+    "build_tiny_model",
     "default_responder",
     "load_script",
 ]
@@ -41,6 +44,7 @@ _EXPORTS = MappingProxyType(
         "OpenAIServer": "chains.testing.openai_server",
         "RecordedRequest": "chains.testing.openai_server",
         "ToolCall": "chains.testing.openai_server",
+        "build_tiny_model": "chains.testing.tiny_model",
         "default_responder": "chains.testing.openai_server",
         "load_script": "chains.testing.openai_server",
     }
