@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["ChatTransformers", "loaded_models", "unload_all", "unload_model"]
 
 _GEN_KWARGS = {"temperature", "top_p", "max_tokens", "seed", "logprobs", "top_logprobs", "stop", "timeout"}
+_IGNORED_KWARGS = {"model", "response_format"}  # response_format: the JSON schema is in the prompt already
 _DONE = object()
 
 
@@ -165,9 +166,11 @@ class ChatTransformers(BaseChatModel):
     ) -> GenRequest:
         from chains.hf_engine import GenRequest
 
-        unknown = {k for k in kwargs if k not in _GEN_KWARGS and not k.startswith("ls_") and k != "model"}
+        unknown = {k for k in kwargs if k not in _GEN_KWARGS | _IGNORED_KWARGS and not k.startswith("ls_")}
         if unknown:
             raise TypeError(f"ChatTransformers does not accept {sorted(unknown)}; it takes {sorted(_GEN_KWARGS)}")
+        if kwargs.get("model") not in (None, self.model):
+            raise TypeError(f"this ChatTransformers serves {self.model!r}; make another one for {kwargs['model']!r}")
         engine = self.engine
         max_tokens = int(kwargs.get("max_tokens") or self.max_tokens)
         prompt_ids = engine.fit(engine.encode_chat(_to_chat(messages)), max_tokens, self.context_overflow)

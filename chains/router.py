@@ -45,6 +45,9 @@ from chains.structured import structured_runnable
 __all__ = ["Router"]
 
 _ROUTER_KWARGS = ("model", "task", "cache", "sample_index")
+# Backend calls run without the caller's callbacks: the router's own run reports tokens, usage and the route,
+# and passing callbacks on would report every call and every token twice.
+_ISOLATED: dict[str, Any] = {"callbacks": []}
 
 
 @dataclass
@@ -254,7 +257,7 @@ class Router(BaseChatModel):
         call = self._plan(messages, options, params)
         if (hit := self._cached(call)) is not None:
             return hit
-        config = None  # the router run carries the callbacks; passing them on would double every token
+        config = _ISOLATED
         for model_id in call.plan:
             if self._cooling(model_id, call):
                 continue
@@ -289,7 +292,7 @@ class Router(BaseChatModel):
         call = self._plan(messages, options, params)
         if (hit := self._cached(call)) is not None:
             return hit
-        config = None  # the router run carries the callbacks; passing them on would double every token
+        config = _ISOLATED
         for model_id in call.plan:
             if self._cooling(model_id, call):
                 continue
@@ -359,7 +362,7 @@ class Router(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
-        config = None  # the router run carries the callbacks; passing them on would double every token
+        config = _ISOLATED
         for model_id in call.plan:
             if self._cooling(model_id, call):
                 continue
@@ -430,7 +433,7 @@ class Router(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
-        config = None  # the router run carries the callbacks; passing them on would double every token
+        config = _ISOLATED
         for model_id in call.plan:
             if self._cooling(model_id, call):
                 continue

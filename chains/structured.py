@@ -14,6 +14,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ValidationError
+from pydantic.v1 import BaseModel as BaseModelV1
 
 from chains.errors import StructuredOutputError
 
@@ -57,8 +58,25 @@ def _validate(schema: type | dict[str, Any], text: str) -> Any:
     value = extract_json(text)
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return schema.model_validate(value)
+    if isinstance(schema, type) and issubclass(schema, BaseModelV1):
+        return schema.parse_obj(value)
     jsonschema.validate(value, json_schema_of(schema))
     return value
+
+
+def _traced_schema(schema: type | dict[str, Any]) -> dict[str, Any]:
+    """The schema as LangChain's tracing reports it (``convert_to_json_schema``)."""
+    from langchain_core.utils.function_calling import convert_to_json_schema
+
+    try:
+        return convert_to_json_schema(schema)
+    except (ValueError, TypeError):
+        return json_schema_of(schema)
+
+
+def _schema_name(json_schema: dict[str, Any]) -> str:
+    title = str(json_schema.get("title") or "output")
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in title)[:64]
 
 
 def _error_text(exc: Exception) -> str:
@@ -74,7 +92,17 @@ def structured_runnable(
     include_raw: bool = False,
 ) -> Runnable[LanguageModelInput, Any]:
     """A Runnable returning a validated instance of ``schema`` (or ``{raw, parsed, parsing_error}``)."""
-    instruction = SystemMessage(_INSTRUCTION.format(schema=json.dumps(json_schema_of(schema), ensure_ascii=False)))
+    json_schema = json_schema_of(schema)
+    instruction = SystemMessage(_INSTRUCTION.format(schema=json.dumps(json_schema, ensure_ascii=False)))
+    # Servers with a native JSON mode (OpenAI, vLLM, TGI) also get the schema as response_format; local models
+    # take the same argument and rely on the instruction above.
+    hint = {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": _schema_name(json_schema), "schema": json_schema, "strict": False},
+        },
+        "ls_structured_output_format": {"kwargs": {"method": "json_schema"}, "schema": _traced_schema(schema)},
+    }
 
     def messages_of(value: LanguageModelInput) -> list[BaseMessage]:
         return [instruction, *model._convert_input(value).to_messages()]
@@ -97,21 +125,21 @@ def structured_runnable(
 
     def run(value: LanguageModelInput, config: Any = None) -> Any:
         messages = messages_of(value)
-        raw = model.invoke(messages, config)
+        raw = model.invoke(messages, config, **hint)
         parsed, error = attempt(raw)
         if error is not None:
             repair = [*messages, raw, HumanMessage(_REPAIR.format(error=_error_text(error)))]
-            raw = model.invoke(repair, config)
+            raw = model.invoke(repair, config, **hint)
             parsed, error = attempt(raw)
         return finish(raw, parsed, error)
 
     async def arun(value: LanguageModelInput, config: Any = None) -> Any:
         messages = messages_of(value)
-        raw = await model.ainvoke(messages, config)
+        raw = await model.ainvoke(messages, config, **hint)
         parsed, error = attempt(raw)
         if error is not None:
             repair = [*messages, raw, HumanMessage(_REPAIR.format(error=_error_text(error)))]
-            raw = await model.ainvoke(repair, config)
+            raw = await model.ainvoke(repair, config, **hint)
             parsed, error = attempt(raw)
         return finish(raw, parsed, error)
 
