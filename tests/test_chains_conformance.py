@@ -13,7 +13,7 @@ skipped by us; the suites skip features a class does not declare (images, PDFs, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from langchain_openai import ChatOpenAI
@@ -74,7 +74,7 @@ class TestTransformersIntegration(ChatModelIntegrationTests):
     def returns_usage_metadata(self) -> bool:
         return True
 
-    content_skips = {
+    content_skips: ClassVar[dict[str, str]] = {
         name: RANDOM_WEIGHTS
         for name in (
             "test_structured_output",
