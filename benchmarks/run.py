@@ -12,7 +12,7 @@ import platform
 import sys
 from pathlib import Path
 
-GROUPS = ["prompts"]
+GROUPS = ["prompts", "chains"]
 
 
 def main(selected: list[str]) -> None:

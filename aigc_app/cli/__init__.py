@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from aigc_app.cli.generate import generate_cmd
 from aigc_app.cli.prompts import prompts_group
 
 __all__ = ["cli", "main", "run"]
@@ -18,6 +19,7 @@ def cli() -> None:
 
 
 cli.add_command(prompts_group)
+cli.add_command(generate_cmd)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -37,9 +39,11 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except Exception as exc:
-        from prompts.errors import AigcError  # imported late: `aigc --help` must not load the prompt engine
+        from pydantic import ValidationError  # imported late: `aigc --help` must not load them
 
-        if not isinstance(exc, AigcError):
+        from prompts.errors import AigcError
+
+        if not isinstance(exc, AigcError | ValidationError):
             raise
         print_error(str(exc))
         return 1

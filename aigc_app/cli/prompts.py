@@ -14,7 +14,7 @@ from aigc_app.cli.output import console, err_console, print_error, print_warning
 if TYPE_CHECKING:
     from prompts import Prompt, PromptRegistry
 
-__all__ = ["prompts_group"]
+__all__ = ["PATH_ENV", "collect_vars", "prompts_group"]
 
 PATH_ENV = "AIGC_PROMPTS_PATH"
 
@@ -144,7 +144,7 @@ def render_cmd(
 ) -> None:
     """Render a prompt to chat messages with validated inputs."""
     prompt = _registry(ctx).get(ref)
-    values = _collect_vars(prompt, pairs, vars_file, example)
+    values = collect_vars(prompt, pairs, vars_file, example)
     messages = prompt.render(**values)
     if as_json:
         click.echo(json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False))
@@ -158,7 +158,8 @@ def render_cmd(
         out.print(escape(message.content))
 
 
-def _collect_vars(prompt: Prompt, pairs: tuple[str, ...], vars_file: Path | None, example: bool) -> dict[str, Any]:
+def collect_vars(prompt: Prompt, pairs: tuple[str, ...], vars_file: Path | None, example: bool) -> dict[str, Any]:
+    """Input values from declared examples, then a vars file, then ``--var NAME=VALUE`` pairs."""
     values: dict[str, Any] = {}
     if example:
         values.update({k: s.example for k, s in prompt.meta.inputs.items() if s.example is not None})

@@ -1,0 +1,92 @@
+"""``aigc generate``: render a prompt and send it through the router (local model or OpenAI-compatible API)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from aigc_app.cli.output import console, err_console
+from aigc_app.cli.prompts import PATH_ENV, collect_vars
+
+__all__ = ["generate_cmd"]
+
+
+@click.command("generate")
+@click.argument("ref")
+@click.option("--var", "pairs", multiple=True, metavar="NAME=VALUE", help="An input value (repeatable).")
+@click.option("--vars-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML/JSON inputs.")
+@click.option("--example", is_flag=True, help="Fill inputs not given with the prompt's declared examples.")
+@click.option("--model", "model_id", help="Model id (openai:gpt-4o-mini, hf:./folder); default: the config's.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Project config file (default: ./aigc.yaml when present).",
+)
+@click.option(
+    "--prompts-dir",
+    "dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Extra prompt library root (repeatable; also ${PATH_ENV}).",
+)
+@click.option("--stream/--no-stream", default=True, show_default=True, help="Print tokens as they arrive.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer and its route as JSON.")
+def generate_cmd(
+    ref: str,
+    pairs: tuple[str, ...],
+    vars_file: Path | None,
+    example: bool,
+    model_id: str | None,
+    config_path: Path | None,
+    dirs: tuple[Path, ...],
+    stream: bool,
+    as_json: bool,
+) -> None:
+    """Generate content from a versioned prompt with the configured model (see `aigc.yaml` / env variables)."""
+    import os
+
+    from aigc_app.settings import models_config
+    from chains import Router
+    from chains.chain import call_options
+    from prompts import PromptRegistry
+
+    env_dirs = [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
+    prompt = PromptRegistry([*env_dirs, *dirs]).get(ref)
+    values = collect_vars(prompt, pairs, vars_file, example)
+    config = models_config(config_path)
+    if model_id:
+        config.router.default = model_id
+    router = Router.from_config(config)
+    options = call_options(prompt, router)
+    messages = prompt.to_langchain(**values)
+    err_console().print(f"[dim]{prompt.ref} -> {router._default()}[/]")
+    if stream and not as_json:
+        route = None
+        for chunk in router.stream(messages, **options):
+            click.echo(chunk.content, nl=False)
+            route = chunk.response_metadata.get("aigc_route", route)
+        click.echo()
+        err_console().print(f"[dim]answered by {route['backend']} after {route['attempts']} attempt(s)[/]")
+        return
+    answer = router.invoke(messages, **options)
+    route = answer.response_metadata["aigc_route"]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "prompt": prompt.ref,
+                    "prompt_hash": prompt.hash,
+                    "content": answer.content,
+                    "route": route,
+                    "usage": answer.usage_metadata,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    console().print(answer.content, markup=False)
+    err_console().print(f"[dim]answered by {route['backend']} after {route['attempts']} attempt(s)[/]")
