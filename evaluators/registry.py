@@ -1,0 +1,68 @@
+"""Evaluators are found by name through a registry of factories.
+
+Built-in areas each expose ``EVALUATORS: dict[name, factory]`` (adherence, safety, fluency, semantic, diversity,
+judge). Third parties add evaluators through the ``aigc.evaluators`` entry-point group; each entry point names a
+factory ``(**params) -> Evaluator``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from evaluators.base import Evaluator
+from evaluators.errors import InvalidArguments, UnknownEvaluator
+
+__all__ = ["AREAS", "ENTRY_POINT_GROUP", "EvaluatorRegistry"]
+
+ENTRY_POINT_GROUP = "aigc.evaluators"
+AREAS = (
+    "evaluators.adherence",
+    "evaluators.safety",
+    "evaluators.fluency",
+    "evaluators.semantic",
+    "evaluators.diversity",
+    "evaluators.judge",
+)
+Factory = Callable[..., Evaluator]
+
+
+class EvaluatorRegistry:
+    """Evaluator name -> factory."""
+
+    def __init__(self, factories: dict[str, Factory] | None = None, *, load_entry_points: bool = True) -> None:
+        self._factories: dict[str, Factory] = {}
+        for module in AREAS:
+            self._factories.update(importlib.import_module(module).EVALUATORS)
+        if load_entry_points:
+            for point in entry_points(group=ENTRY_POINT_GROUP):
+                self._factories.setdefault(point.name, _lazy(point))
+        self._factories.update(factories or {})
+
+    @property
+    def names(self) -> list[str]:
+        """Every registered evaluator name."""
+        return sorted(self._factories)
+
+    def register(self, name: str, factory: Factory) -> None:
+        """Add or replace an evaluator."""
+        self._factories[name] = factory
+
+    def create(self, name: str, **params: Any) -> Evaluator:
+        """Build the evaluator ``name`` with ``params``."""
+        factory = self._factories.get(name)
+        if factory is None:
+            raise UnknownEvaluator(f"unknown evaluator {name!r}; registered: {', '.join(self.names)}")
+        try:
+            return factory(**params)
+        except TypeError as exc:
+            raise InvalidArguments(f"evaluator {name!r} does not take these arguments: {exc}") from None
+
+
+def _lazy(point: Any) -> Factory:
+    def factory(**params: Any) -> Evaluator:
+        return point.load()(**params)
+
+    return factory

@@ -1,0 +1,80 @@
+"""The judge tier through the router: logprob-weighted scores, parsed scores, retries, errors, local backend."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from chains import ChatTransformers, ModelsConfig, Router
+from chains.testing import Answer
+from evaluators.base import Sample, safe_score
+from evaluators.judge import EVALUATORS, LLMJudge, expected_digit
+
+TEXT = "The jacket keeps you dry. Its hood fits over a helmet, and the zips work with gloves on."
+
+
+@pytest.fixture
+def router(openai_server) -> Router:
+    openai_server.clear()
+    config = ModelsConfig.model_validate(
+        {"openai": {"base_url": openai_server.base_url, "api_key": "sk-judge", "model": "gpt-test"}}
+    )
+    return Router.from_config(config)
+
+
+def test_expected_score_weights_digits_by_probability(router: Router, openai_server) -> None:
+    openai_server.script(Answer(content="4", top_logprobs={"4": math.log(0.6), "5": math.log(0.3), "3": math.log(0.1)}))
+    score = EVALUATORS["geval_fluency"](model=router).score(Sample(output=TEXT))
+    expected = 4 * 0.6 + 5 * 0.3 + 3 * 0.1
+    assert score.value == pytest.approx((expected - 1) / 4, abs=1e-6)
+    assert (
+        score.details["judge_prompt"] == "other/judge_fluency@1.0.0" and len(score.details["judge_prompt_hash"]) == 64
+    )
+    body = openai_server.requests[-1].body
+    assert body["logprobs"] is True and body["top_logprobs"] == 5 and body["temperature"] == 0
+    assert TEXT in body["messages"][-1]["content"]
+
+
+def test_parsed_score_when_no_logprobs_and_samples_are_averaged(router: Router, openai_server) -> None:
+    openai_server.script("Score: 2", "5")
+    judge = LLMJudge("geval_fluency", "other/judge_fluency@1.0.0", router, n_samples=2)
+    assert expected_digit(None, "Score: 2") == 2.0
+    score = judge.score(Sample(output=TEXT))
+    assert score.value == pytest.approx(((2 + 5) / 2 - 1) / 4)
+    assert [r.body["temperature"] for r in openai_server.requests] == [1.0, 1.0]
+
+
+def test_unparseable_output_is_retried_then_recorded_as_an_error(router: Router, openai_server) -> None:
+    openai_server.script("I think it is quite good.", "Fluent overall.")
+    score = EVALUATORS["judge_rubric"](model=router, criteria="Mentions the hood.").score(
+        Sample(output=TEXT, messages=[{"role": "user", "content": "Describe the jacket."}])
+    )
+    assert score.error is not None and "unparseable judge output after 2 tries" in score.error
+    assert len(openai_server.requests) == 2
+    assert "Mentions the hood." in openai_server.requests[0].body["messages"][-1]["content"]
+
+
+def test_judge_that_raises_becomes_a_score_with_the_error(router: Router, openai_server) -> None:
+    from chains.testing import Fault
+
+    openai_server.script(Fault.unauthorized())
+    score = safe_score(EVALUATORS["judge_safety"](model=router), Sample(output=TEXT))
+    assert score.error is not None and "AuthenticationFailed" in score.error and score.value == 0.0
+
+
+def test_local_backend_judge_uses_its_logits(tiny_model_path: Path) -> None:
+    model = ChatTransformers(model=str(tiny_model_path))
+    judge = LLMJudge("geval_fluency", "other/judge_fluency@1.0.0", model, retries=0)
+    with pytest.raises(Exception, match="context window"):  # the 1,024-token toy model cannot read the prompt
+        judge.score(Sample(output=TEXT * 200))
+    answer = model.invoke(judge.prompt.to_langchain(text="Fine."), logprobs=True, top_logprobs=5, max_tokens=2)
+    assert len(answer.response_metadata["logprobs"]["content"][0]["top_logprobs"]) == 5
+    score = judge.score(Sample(output="Fine."))  # a random model rarely answers with a digit: both outcomes are data
+    assert (score.error is None and 0 <= score.value <= 1) or "unparseable" in (score.error or "")
+
+
+def test_empty_output_is_not_sent_to_the_judge(router: Router, openai_server) -> None:
+    score = EVALUATORS["geval_fluency"](model=router).score(Sample(output=""))
+    assert score.value == 0.0 and score.reason == "empty output" and not openai_server.requests
