@@ -12,7 +12,7 @@ import platform
 import sys
 from pathlib import Path
 
-GROUPS = ["prompts", "chains"]
+GROUPS = ["prompts", "chains", "evaluators"]
 
 
 def main(selected: list[str]) -> None:

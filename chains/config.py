@@ -120,6 +120,7 @@ class RouterConfig(_Strict):
     budget_usd: float | None = Field(None, ge=0)
     prices: dict[str, Price] = Field(default_factory=dict)
     context_windows: dict[str, int] = Field(default_factory=dict)
+    timeouts: dict[str, float] = Field(default_factory=dict, description="Seconds per call, per model id.")
     cache: CachePolicy = Field(default_factory=CachePolicy)
 
 

@@ -100,7 +100,10 @@ class Router(BaseChatModel):
             *router_config.fallbacks,
             *(rule.use for rule in router_config.rules),
         ]
-        backends = {model_id: registry.create(model_id, config) for model_id in dict.fromkeys(i for i in ids if i)}
+        backends = {
+            model_id: registry.create(model_id, config, **_timeout(router_config, model_id))
+            for model_id in dict.fromkeys(i for i in ids if i)
+        }
         cache = ResponseCache(router_config.cache.path) if router_config.cache.path else None
         return cls(backends=backends, config=router_config, auto=auto, response_cache=cache)
 
@@ -512,6 +515,10 @@ def _chain(first: AIMessageChunk, rest: Iterator[AIMessageChunk]) -> Iterator[AI
 def _estimate_tokens(messages: list[BaseMessage]) -> int:
     """About four characters a token plus a few per message: no tokenizer download needed."""
     return sum(len(m.text) // 4 + 4 for m in messages)
+
+
+def _timeout(config: RouterConfig, model_id: str) -> dict[str, float]:
+    return {"timeout": config.timeouts[model_id]} if model_id in config.timeouts else {}
 
 
 def _auto_choice(config: ModelsConfig) -> str | None:

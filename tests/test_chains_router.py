@@ -124,11 +124,13 @@ def test_unauthorized_is_not_retried_and_does_not_leak_the_key(router: Router, s
     assert all(SECRET not in str(r.headers) for r in server.requests)
 
 
-def test_timeout_falls_back_to_local(router: Router, server) -> None:
+def test_timeout_falls_back_to_local(server, tiny_model_path) -> None:
+    router = make_router(server, tiny_model_path, timeouts={"openai:gpt-test": 0.4})
+    assert router.backends["openai:gpt-test"].request_timeout == 0.4
     server.script(Fault.timeout(3))
     start = time.perf_counter()
     answer = router.invoke(PROMPT, max_tokens=3)
-    assert time.perf_counter() - start < 2.5
+    assert time.perf_counter() - start < 1.5
     assert route(answer)["backend"].startswith("hf:") and "BackendTimeout" in route(answer)["tried"][0]["error"]
 
 

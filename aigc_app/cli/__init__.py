@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from aigc_app.cli.evaluators import evaluators_group
 from aigc_app.cli.generate import generate_cmd
 from aigc_app.cli.prompts import prompts_group
 
@@ -20,6 +21,7 @@ def cli() -> None:
 
 cli.add_command(prompts_group)
 cli.add_command(generate_cmd)
+cli.add_command(evaluators_group)
 
 
 def run(argv: list[str] | None = None) -> int:

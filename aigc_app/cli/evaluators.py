@@ -1,0 +1,170 @@
+"""``aigc evaluators``: list them, score an output with a suite, and calibrate them against labelled data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aigc_app.cli.output import console, err_console
+from aigc_app.cli.prompts import collect_vars
+
+__all__ = ["evaluators_group"]
+
+DATA_ENV = "AIGC_DATA_DIR"
+AREAS = ("adherence", "fluency", "safety")
+
+
+@click.group("evaluators")
+def evaluators_group() -> None:
+    """Scorers for fluency, prompt adherence and safety, and their calibration."""
+
+
+@evaluators_group.command("list")
+def list_cmd() -> None:
+    """Every registered evaluator and built-in suite."""
+    from rich.table import Table
+
+    from evaluators.registry import EvaluatorRegistry
+    from evaluators.suite import BUILTIN_SUITES
+
+    table = Table("evaluator", title="evaluators", title_justify="left")
+    for name in EvaluatorRegistry().names:
+        table.add_row(name)
+    console().print(table)
+    console().print("suites: " + ", ".join(sorted(p.stem for p in BUILTIN_SUITES.glob("*.yaml"))))
+
+
+@evaluators_group.command("score")
+@click.argument("ref")
+@click.option("--output", "output_text", help="The text to score.")
+@click.option("--output-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read it here.")
+@click.option("--var", "pairs", multiple=True, metavar="NAME=VALUE", help="An input the output was made with.")
+@click.option("--vars-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--example", is_flag=True, help="Use the prompt's declared examples as inputs.")
+@click.option("--suite", "suite_name", default="offline", show_default=True, help="Built-in suite or YAML file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def score_cmd(
+    ref: str,
+    output_text: str | None,
+    output_file: Path | None,
+    pairs: tuple[str, ...],
+    vars_file: Path | None,
+    example: bool,
+    suite_name: str,
+    as_json: bool,
+) -> None:
+    """Score one output of prompt REF with a suite (offline by default: nothing downloaded, no model called)."""
+    from evaluators.base import Sample
+    from evaluators.suite import load_suite
+    from prompts import load_prompt
+
+    if (output_text is None) == (output_file is None):
+        raise click.UsageError("give the text with --output or --output-file (one of them)")
+    text = output_text if output_text is not None else output_file.read_bytes().decode("utf-8", errors="replace")
+    prompt = load_prompt(ref)
+    sample = Sample.from_prompt(prompt, collect_vars(prompt, pairs, vars_file, example), text)
+    scores = load_suite(suite_name).score([sample])[0]
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in scores], indent=2, ensure_ascii=False))
+        return
+    print_scores(prompt.ref, scores)
+
+
+def print_scores(title: str, scores: list[Any]) -> None:
+    """A table of scores with a pass/fail column."""
+    from rich.table import Table
+
+    table = Table("evaluator", "value", "threshold", "verdict", "reason", title=title, title_justify="left")
+    for s in scores:
+        verdict = "[red]error[/]" if s.error else {True: "[green]pass[/]", False: "[red]fail[/]", None: "-"}[s.passed]
+        threshold = "" if s.threshold is None else f"{s.threshold:.2f}"
+        table.add_row(s.name, f"{s.value:.2f}", threshold, verdict, s.error or s.reason)
+    console().print(table)
+
+
+def default_data_dir() -> Path | None:
+    """``$AIGC_DATA_DIR``, else a ``shared/data`` folder beside the working folder or the repository."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidate = base.parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@evaluators_group.command("calibrate")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Labelled data folder (default: ${DATA_ENV} or ../shared/data).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("evaluators/CALIBRATION.md"),
+    show_default=True,
+    help="Markdown report to write.",
+)
+@click.option("--area", "areas", multiple=True, type=click.Choice(AREAS), help="Only these areas (repeatable).")
+def calibrate_cmd(data_dir: Path | None, out: Path, areas: tuple[str, ...]) -> None:
+    """Measure every evaluator against public labelled data and write a Markdown table."""
+    import importlib
+
+    data_dir = data_dir or default_data_dir()
+    if data_dir is None or not data_dir.is_dir():
+        raise click.ClickException(
+            f"no labelled data folder found (looked for {data_dir or '../shared/data'}); "
+            f"pass --data DIR or set {DATA_ENV}"
+        )
+    rows: list[dict[str, Any]] = []
+    for area in areas or AREAS:
+        with err_console().status(f"calibrating {area} evaluators on {data_dir}"):
+            try:
+                rows += importlib.import_module(f"evaluators.{area}").calibrate(data_dir)
+            except FileNotFoundError as exc:
+                err_console().print(f"[yellow]skipped {area}:[/] {exc}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(calibration_markdown(rows, data_dir), encoding="utf-8")
+    _print_rows(rows)
+    console().print(f"wrote {out}")
+
+
+def calibration_markdown(rows: list[dict[str, Any]], data_dir: Path) -> str:
+    """The report: one table row per figure."""
+    lines = [
+        "# Evaluator calibration",
+        "",
+        f"Computed by `aigc evaluators calibrate` from the labelled data in `{data_dir.name}/` "
+        "(see `../shared/data/README.md` for sources and licences).",
+        "",
+        "| area | evaluator | dataset | metric | value | goal | n | notes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.get('area', '')} | {r.get('evaluator', '')} | {r.get('dataset', '')} | {r['metric']} | "
+            f"{r['value']:.3f} | {r.get('goal', '')} | {r.get('n', '')} | {r.get('detail', '')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table("area", "evaluator", "metric", "value", "goal", "n", title="calibration", title_justify="left")
+    for r in rows:
+        table.add_row(
+            r.get("area", ""),
+            r.get("evaluator", ""),
+            r["metric"],
+            f"{r['value']:.3f}",
+            str(r.get("goal", "")),
+            str(r.get("n", "")),
+        )
+    console().print(table)
