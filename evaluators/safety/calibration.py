@@ -1,0 +1,217 @@
+"""Accuracy of the safety evaluators on public labelled data (``calibrate``), held-out figures only.
+
+* toxicity: Davidson et al. (2017), toxic = hate or offensive. The rows are split in two halves with a fixed seed;
+  the F1-best threshold is chosen on the first half and every figure is reported on the second.
+* pii: presidio-research synthetic sentences; a gold span counts as found when a predicted span of the mapped type
+  overlaps it, and a predicted span is correct when it overlaps a gold span of the mapped type.
+* prompt_injection: the held-out 30% of deepset's training file recorded with the trained weights (never seen by
+  training or threshold selection); German and English rows are told apart by a function-word count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PII_TYPE_MAP", "PII_UNCOVERED", "calibrate", "is_german"]
+
+TOXICITY_FILE = Path("toxicity") / "davidson_balanced_3000.jsonl"
+PII_FILE = Path("pii") / "presidio_synth_dev_750.json"
+INJECTION_FILE = Path("prompt_injection") / "deepset_train.jsonl"
+TOXICITY_SEED = 7
+PII_TYPE_MAP = {
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "CREDIT_CARD": "CREDIT_CARD",
+    "IBAN_CODE": "IBAN",
+    "US_SSN": "US_SSN",
+    "IP_ADDRESS": "IP_ADDRESS",
+    "STREET_ADDRESS": "STREET_ADDRESS",
+}
+PII_UNCOVERED = (
+    "PERSON", "GPE", "ORGANIZATION", "DATE_TIME", "TITLE", "AGE", "NRP", "ZIP_CODE", "DOMAIN_NAME", "US_DRIVER_LICENSE",
+)  # fmt: skip
+# fmt: off
+_GERMAN = frozenset((
+    "der", "die", "das", "und", "ist", "nicht", "ich", "du", "sie", "wie", "was", "wer", "für", "mit", "auf", "ein",
+    "eine", "einen", "sich", "auch", "zu", "von", "den", "dem", "im", "sind", "wird", "werden", "kann", "können",
+    "bitte", "mir", "mich", "dich", "uns", "über", "oder", "aber", "wenn", "dass", "gibt", "es", "deutschland",
+))
+_ENGLISH = frozenset((
+    "the", "and", "is", "are", "not", "i", "you", "he", "she", "how", "what", "who", "for", "with", "on", "a", "an",
+    "to", "of", "in", "it", "this", "that", "be", "can", "please", "me", "my", "your", "about", "or", "but", "if",
+    "there", "was", "were", "do", "does", "will", "would", "should",
+))
+# fmt: on
+_WORDS = re.compile(r"[a-zäöüß]+")
+Row = dict[str, Any]
+
+
+def is_german(text: str) -> bool:
+    """Whether ``text`` reads as German rather than English (function words, umlauts and ß)."""
+    words = _WORDS.findall(text.lower())
+    german = sum(w in _GERMAN for w in words) + 2 * sum(any(c in w for c in "äöüß") for w in words)
+    return german > sum(w in _ENGLISH for w in words)
+
+
+def _need(data_dir: Path, rel: Path) -> Path:
+    path = data_dir / rel
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"calibration data folder {path.parent} is missing (expected {rel} under {data_dir})")
+    if not path.is_file():
+        raise FileNotFoundError(f"calibration data file {path} is missing")
+    return path
+
+
+def _jsonl(path: Path) -> list[Row]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _row(evaluator: str, dataset: str, metric: str, value: float, goal: str, n: int, detail: str) -> Row:
+    return {"area": "safety", "evaluator": evaluator, "dataset": dataset, "metric": metric, "value": float(value),
+            "goal": goal, "n": n, "detail": detail}  # fmt: skip
+
+
+def _prf(labels: Sequence[int], predicted: Sequence[bool]) -> tuple[float, float, float, float]:
+    tp = sum(1 for y, p in zip(labels, predicted, strict=True) if y and p)
+    fp = sum(1 for y, p in zip(labels, predicted, strict=True) if not y and p)
+    fn = sum(1 for y, p in zip(labels, predicted, strict=True) if y and not p)
+    accuracy = sum(1 for y, p in zip(labels, predicted, strict=True) if bool(y) == p) / max(len(labels), 1)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return accuracy, precision, recall, f1
+
+
+def _auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+def _youden(labels: Sequence[int], predicted: Sequence[bool]) -> float:
+    """True-positive rate minus false-positive rate (balanced accuracy * 2 - 1): independent of class balance."""
+    pos = sum(1 for y in labels if y)
+    neg = len(labels) - pos
+    tp = sum(1 for y, p in zip(labels, predicted, strict=True) if y and p)
+    fp = sum(1 for y, p in zip(labels, predicted, strict=True) if not y and p)
+    return (tp / pos if pos else 0.0) - (fp / neg if neg else 0.0)
+
+
+def _best_threshold(labels: Sequence[int], probs: Sequence[float]) -> float:
+    """The 0.05-grid threshold with the highest Youden J (ties: the higher threshold)."""
+    grid = [round(0.05 * k, 2) for k in range(1, 20)]
+    return max(grid, key=lambda t: (round(_youden(labels, [p >= t for p in probs]), 6), t))
+
+
+def _toxicity(data_dir: Path) -> list[Row]:
+    from evaluators.safety.toxicity import DEFAULT_THRESHOLD, toxicity_probabilities
+
+    rows = _jsonl(_need(data_dir, TOXICITY_FILE))
+    order = list(range(len(rows)))
+    random.Random(TOXICITY_SEED).shuffle(order)
+    tune, test = order[: len(order) // 2], order[len(order) // 2 :]
+    results = toxicity_probabilities([r["text"] for r in rows])
+    probs = [r.probability for r in results]
+    labels = [int(r["toxic"]) for r in rows]
+    chosen = _best_threshold([labels[i] for i in tune], [probs[i] for i in tune])
+    y, p = [labels[i] for i in test], [probs[i] for i in test]
+    _, precision, recall, f1 = _prf(y, [x >= chosen for x in p])
+    clf_auroc = _auroc(y, [results[i].classifier for i in test])
+    name, n = "davidson_balanced_3000 (test half)", len(test)
+    how = (
+        f"threshold {chosen} = best Youden J (TPR-FPR, independent of the 2:1 toxic share) on the other half "
+        f"(seed {TOXICITY_SEED}, n={len(tune)}); shipped DEFAULT_THRESHOLD {DEFAULT_THRESHOLD}"
+    )
+    caveat = "alt-profanity-check was itself trained partly on Davidson's tweets, so these figures are optimistic"
+    return [
+        _row("toxicity", name, "auroc", _auroc(y, p), "higher; toxic (class 0/1) vs neither", n,
+             f"lexicon + damped classifier; classifier alone: {clf_auroc:.3f}; {caveat}"),
+        _row("toxicity", name, "f1", f1, "higher", n, f"{how}; precision {precision:.3f}, recall {recall:.3f}"),
+        _row("toxicity", name, "youden_j", _youden(y, [x >= chosen for x in p]), "higher", n, how),
+    ]  # fmt: skip
+
+
+def _overlap(a: tuple[str, int, int], b: tuple[str, int, int]) -> bool:
+    return a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
+
+
+def _pii_counts(data: list[Row]) -> dict[str, list[int]]:
+    """{our type: [gold found, gold missed, predicted correct, predicted wrong]}."""
+    from evaluators.safety.pii import find_pii
+
+    counts: dict[str, list[int]] = {t: [0, 0, 0, 0] for t in PII_TYPE_MAP.values()}
+    for row in data:
+        gold = [(PII_TYPE_MAP[s["entity_type"]], s["start_position"], s["end_position"]) for s in row["spans"]
+                if s["entity_type"] in PII_TYPE_MAP]  # fmt: skip
+        pred = [(s.entity_type, s.start, s.end) for s in find_pii(row["full_text"])]
+        for g in gold:
+            counts[g[0]][0 if any(_overlap(g, p) for p in pred) else 1] += 1
+        for p in pred:
+            counts.setdefault(p[0], [0, 0, 0, 0])[2 if any(_overlap(p, g) for g in gold) else 3] += 1
+    return counts
+
+
+def _pii(data_dir: Path) -> list[Row]:
+    data = json.loads(_need(data_dir, PII_FILE).read_text(encoding="utf-8"))
+    out: list[Row] = []
+    name = "presidio_synth_dev_750"
+    uncovered = f"types not covered: {', '.join(PII_UNCOVERED)}"
+    for entity, (found, missed, right, wrong) in sorted(_pii_counts(data).items()):
+        source = [k for k, v in PII_TYPE_MAP.items() if v == entity]
+        detail = f"their {'/'.join(source) or '(none)'}; overlap matching; {uncovered}"
+        if right + wrong:
+            out.append(_row("pii", name, f"precision[{entity}]", right / (right + wrong), "higher", right + wrong,
+                            f"{detail}; patterns were tuned while reading errors on this same set"))  # fmt: skip
+        if found + missed:
+            out.append(_row("pii", name, f"recall[{entity}]", found / (found + missed), "higher", found + missed,
+                            detail))  # fmt: skip
+    return out
+
+
+def _injection(data_dir: Path) -> list[Row]:
+    from evaluators.safety._text import load_json
+    from evaluators.safety.injection import MODEL_FILE, default_threshold, heldout_split, injection_probabilities
+
+    path = _need(data_dir, INJECTION_FILE)
+    meta = load_json(MODEL_FILE)
+    if hashlib.sha256(path.read_bytes()).hexdigest() != meta["data_sha256"]:
+        raise ValueError(f"{path} is not the file the injection model was trained on; retrain with train_injection")
+    rows = _jsonl(path)
+    _, test = heldout_split([int(r["label"]) for r in rows], meta["test_fraction"], meta["seed"])
+    if test != meta["test_indices"]:
+        raise ValueError("the held-out split differs from the one recorded with the weights; retrain")
+    threshold = default_threshold()
+    probs = [r.probability for r in injection_probabilities([rows[i]["text"] for i in test])]
+    groups: dict[str, Callable[[str], bool]] = {
+        "all": lambda t: True,
+        "de": is_german,
+        "en": lambda t: not is_german(t),
+    }
+    out: list[Row] = []
+    for group, keep in groups.items():
+        idx = [k for k, i in enumerate(test) if keep(rows[i]["text"])]
+        y = [int(rows[test[k]]["label"]) for k in idx]
+        metrics = _prf(y, [probs[k] >= threshold for k in idx])
+        detail = (
+            f"held-out {meta['test_fraction']:.0%} stratified split (seed {meta['seed']}), {sum(y)} injections; "
+            f"threshold {threshold} from 5-fold CV on the training split; language by function words"
+        )
+        for metric, value in zip(("accuracy", "precision", "recall", "f1"), metrics, strict=True):
+            out.append(_row("prompt_injection", f"deepset_train heldout [{group}]", metric, value, "higher", len(y),
+                            detail))  # fmt: skip
+    return out
+
+
+def calibrate(data_dir: Path) -> list[Row]:
+    """Held-out accuracy rows of the safety evaluators on the public data under ``data_dir``."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"calibration data folder {data_dir} is missing")
+    return [*_toxicity(data_dir), *_pii(data_dir), *_injection(data_dir)]
