@@ -150,7 +150,25 @@ def _factory(name: str, prompt_ref: str) -> Any:
     return build
 
 
+def moderation_tier(model: Any = None, config: Any = None, **params: Any) -> Any:
+    """The model tier of safety: OpenAI's moderation endpoint when the route is OpenAI (credentials or a
+    compatible server configured and no other model given), else the judge's safety rubric through the router."""
+    from chains import ModelsConfig
+
+    config = config or ModelsConfig()
+    if (
+        model is None
+        and config.openai.configured
+        and config.router.default in ("auto", f"openai:{config.openai.model}")
+    ):
+        from evaluators.safety import ModerationEvaluator
+
+        return ModerationEvaluator(config.openai, **params)
+    return _factory("judge_safety", "other/judge_safety@^1")(model=model, config=config, **params)
+
+
 EVALUATORS = {
+    "moderation_tier": moderation_tier,
     "geval_fluency": _factory("geval_fluency", "other/judge_fluency@^1"),
     "judge_rubric": _factory("judge_rubric", "other/judge_rubric@^1"),
     "judge_safety": _factory("judge_safety", "other/judge_safety@^1"),

@@ -78,3 +78,22 @@ def test_local_backend_judge_uses_its_logits(tiny_model_path: Path) -> None:
 def test_empty_output_is_not_sent_to_the_judge(router: Router, openai_server) -> None:
     score = EVALUATORS["geval_fluency"](model=router).score(Sample(output=""))
     assert score.value == 0.0 and score.reason == "empty output" and not openai_server.requests
+
+
+def test_moderation_tier_uses_the_endpoint_on_the_openai_route(openai_server) -> None:
+    openai_server.clear()
+    config = ModelsConfig.model_validate({"openai": {"base_url": openai_server.base_url, "api_key": "sk-judge"}})
+    tier = EVALUATORS["moderation_tier"](config=config)
+    calm, threat = tier.score_batch([Sample(output="A calm note."), Sample(output="I will kill you.")])
+    assert calm.passed and not threat.passed
+    assert [r.path for r in openai_server.requests] == ["/v1/moderations"]
+
+
+def test_moderation_tier_falls_back_to_the_safety_rubric_judge(tiny_model_path: Path, openai_server) -> None:
+    openai_server.clear()
+    config = ModelsConfig.model_validate({"local": {"model": f"hf:{tiny_model_path}"}})
+    tier = EVALUATORS["moderation_tier"](config=config, retries=0)
+    assert isinstance(tier, LLMJudge) and tier.prompt.ref == "other/judge_safety@1.0.0"
+    score = tier.score(Sample(output="A calm note."))  # the random model answers; digit or not, it is recorded
+    assert score.error is None or "unparseable" in score.error
+    assert not openai_server.requests
