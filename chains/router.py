@@ -243,6 +243,27 @@ class Router(BaseChatModel):
         call.errors.append((model_id, error))
         return error
 
+    def _after_failure(self, call: _Call, model_id: str, exc: BaseException, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``model_id``, or None to move on; raises when the call must stop."""
+        error = self._failed(call, model_id, exc)
+        delay = self._next_delay(error, attempt)
+        if delay is not None:
+            return delay
+        self._record(model_id, ok=False)
+        if self._may_fall_back(error):
+            return None
+        raise error from exc
+
+    def _interrupted(self, model_id: str, count: int, exc: BaseException | None = None) -> StreamInterrupted:
+        """The error for a stream that broke, or ended unfinished, after content went out."""
+        self._record(model_id, ok=False)
+        how = (
+            f"broke after {count} chunks ({classify_error(exc, model_id)})"
+            if exc
+            else (f"ended after {count} chunks without a finish reason")
+        )
+        return StreamInterrupted(f"{model_id}: the stream {how}; the answer is incomplete", model=model_id)
+
     def _give_up(self, call: _Call) -> AllBackendsFailed:
         lines = "; ".join(f"{t['backend']}: {t['error']}" for t in call.tried) or "no backend was eligible"
         return AllBackendsFailed(f"every backend failed or was skipped ({lines})", errors=call.errors)
@@ -270,15 +291,11 @@ class Router(BaseChatModel):
                 try:
                     message = self.backends[model_id].invoke(messages, config, **params)
                 except Exception as exc:
-                    error = self._failed(call, model_id, exc)
-                    delay = self._next_delay(error, attempt)
-                    if delay is not None:
-                        time.sleep(delay)
-                        continue
-                    self._record(model_id, ok=False)
-                    if self._may_fall_back(error):
+                    delay = self._after_failure(call, model_id, exc, attempt)
+                    if delay is None:
                         break
-                    raise error from exc
+                    time.sleep(delay)
+                    continue
                 call.attempts += 1
                 self._record(model_id, ok=True)
                 return self._answer(call, model_id, message)
@@ -305,15 +322,11 @@ class Router(BaseChatModel):
                 try:
                     message = await self.backends[model_id].ainvoke(messages, config, **params)
                 except Exception as exc:
-                    error = self._failed(call, model_id, exc)
-                    delay = self._next_delay(error, attempt)
-                    if delay is not None:
-                        await asyncio.sleep(delay)
-                        continue
-                    self._record(model_id, ok=False)
-                    if self._may_fall_back(error):
+                    delay = self._after_failure(call, model_id, exc, attempt)
+                    if delay is None:
                         break
-                    raise error from exc
+                    await asyncio.sleep(delay)
+                    continue
                 call.attempts += 1
                 self._record(model_id, ok=True)
                 return self._answer(call, model_id, message)
@@ -378,15 +391,11 @@ class Router(BaseChatModel):
                     if first is None:
                         raise StreamInterrupted(f"{model_id}: the stream ended before any content", model=model_id)
                 except Exception as exc:
-                    error = self._failed(call, model_id, exc)
-                    delay = self._next_delay(error, attempt)
-                    if delay is not None:
-                        time.sleep(delay)
-                        continue
-                    self._record(model_id, ok=False)
-                    if self._may_fall_back(error):
+                    delay = self._after_failure(call, model_id, exc, attempt)
+                    if delay is None:
                         break
-                    raise error from exc
+                    time.sleep(delay)
+                    continue
                 call.attempts += 1
                 yield from self._relay(call, model_id, first, stream, run_manager)
                 return
@@ -411,17 +420,9 @@ class Router(BaseChatModel):
                     run_manager.on_llm_new_token(out.text, chunk=out)
                 yield out
         except Exception as exc:
-            self._record(model_id, ok=False)
-            error = classify_error(exc, model_id)
-            raise StreamInterrupted(
-                f"{model_id}: the stream broke after {count} chunks ({error}); the answer is incomplete", model=model_id
-            ) from exc
+            raise self._interrupted(model_id, count, exc) from exc
         if not finished:
-            self._record(model_id, ok=False)
-            raise StreamInterrupted(
-                f"{model_id}: the stream ended after {count} chunks without a finish reason; the answer is incomplete",
-                model=model_id,
-            )
+            raise self._interrupted(model_id, count)
         self._record(model_id, ok=True)
         yield ChatGenerationChunk(
             message=AIMessageChunk(content="", response_metadata={"aigc_route": call.route(model_id)})
@@ -449,15 +450,11 @@ class Router(BaseChatModel):
                     if first is None:
                         raise StreamInterrupted(f"{model_id}: the stream ended before any content", model=model_id)
                 except Exception as exc:
-                    error = self._failed(call, model_id, exc)
-                    delay = self._next_delay(error, attempt)
-                    if delay is not None:
-                        await asyncio.sleep(delay)
-                        continue
-                    self._record(model_id, ok=False)
-                    if self._may_fall_back(error):
+                    delay = self._after_failure(call, model_id, exc, attempt)
+                    if delay is None:
                         break
-                    raise error from exc
+                    await asyncio.sleep(delay)
+                    continue
                 call.attempts += 1
                 async for out in self._arelay(call, model_id, first, stream, run_manager):
                     yield out
@@ -484,17 +481,9 @@ class Router(BaseChatModel):
                 yield out
                 chunk = await anext(stream, None)
         except Exception as exc:
-            self._record(model_id, ok=False)
-            error = classify_error(exc, model_id)
-            raise StreamInterrupted(
-                f"{model_id}: the stream broke after {count} chunks ({error}); the answer is incomplete", model=model_id
-            ) from exc
+            raise self._interrupted(model_id, count, exc) from exc
         if not finished:
-            self._record(model_id, ok=False)
-            raise StreamInterrupted(
-                f"{model_id}: the stream ended after {count} chunks without a finish reason; the answer is incomplete",
-                model=model_id,
-            )
+            raise self._interrupted(model_id, count)
         self._record(model_id, ok=True)
         yield ChatGenerationChunk(
             message=AIMessageChunk(content="", response_metadata={"aigc_route": call.route(model_id)})
