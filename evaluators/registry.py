@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from evaluators.base import Evaluator
-from evaluators.errors import InvalidArguments, UnknownEvaluator
+from evaluators.errors import EvaluatorError, InvalidArguments, UnknownEvaluator
 
 __all__ = ["AREAS", "ENTRY_POINT_GROUP", "EvaluatorRegistry"]
 
@@ -59,6 +59,11 @@ class EvaluatorRegistry:
             return factory(**params)
         except TypeError as exc:
             raise InvalidArguments(f"evaluator {name!r} does not take these arguments: {exc}") from None
+        except ImportError as exc:
+            raise EvaluatorError(
+                f"evaluator {name!r} needs the package {exc.name!r}, which is not installed: "
+                f"pip install -c constraints.txt 'aigc[eval]'"
+            ) from None
 
 
 def _lazy(point: Any) -> Factory:

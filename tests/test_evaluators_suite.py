@@ -8,7 +8,7 @@ import pytest
 
 from aigc_app.cli import run
 from evaluators.base import Sample, Score
-from evaluators.errors import InvalidArguments, UnknownEvaluator
+from evaluators.errors import EvaluatorError, InvalidArguments, UnknownEvaluator
 from evaluators.registry import EvaluatorRegistry
 from evaluators.suite import Suite, SuiteSpec, load_suite
 from prompts import load_prompt
@@ -59,6 +59,14 @@ def test_registry_knows_every_built_in_evaluator() -> None:
         EvaluatorRegistry().create("fluency_magic")
     with pytest.raises(InvalidArguments, match="does not take"):
         EvaluatorRegistry().create("diversity", colour="red")
+
+
+def test_a_missing_optional_dependency_names_the_extra() -> None:
+    def needs_numpy() -> Score:
+        raise ImportError("No module named 'numpy'", name="numpy")
+
+    with pytest.raises(EvaluatorError, match=r"needs the package 'numpy'.*aigc\[eval\]"):
+        EvaluatorRegistry(factories={"needs_numpy": needs_numpy}).create("needs_numpy")
 
 
 def test_offline_suite_scores_a_prompt_output_with_its_expect_block() -> None:

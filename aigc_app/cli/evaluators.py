@@ -129,6 +129,8 @@ def calibrate_cmd(data_dir: Path | None, out: Path, areas: tuple[str, ...]) -> N
                 rows += importlib.import_module(f"evaluators.{area}").calibrate(data_dir)
             except FileNotFoundError as exc:
                 err_console().print(f"[yellow]skipped {area}:[/] {exc}")
+            except ImportError as exc:
+                err_console().print(f"[yellow]skipped {area}:[/] needs {exc.name}: pip install 'aigc[eval]'")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(calibration_markdown(rows, data_dir), encoding="utf-8")
     _print_rows(rows)
