@@ -23,6 +23,7 @@ __all__ = [
     "BackendError",
     "BackendTimeout",
     "ContextWindowExceeded",
+    "InvalidRequest",
     "ModelError",
     "ModelUnavailable",
     "RateLimited",
@@ -71,6 +72,10 @@ class BackendTimeout(BackendError):
 
 class AuthenticationFailed(BackendError):
     """The backend refused the credentials (401/403). Retrying cannot help."""
+
+
+class InvalidRequest(BackendError):
+    """The backend refused the request as malformed (4xx other than 401/403/404/429). Retrying cannot help."""
 
 
 class StreamInterrupted(BackendError):

@@ -13,7 +13,16 @@ from typing import Any
 from langchain_openai import ChatOpenAI
 
 from chains.config import OpenAISettings
-from chains.errors import AuthenticationFailed, BackendError, BackendTimeout, ModelError, RateLimited
+from chains.errors import (
+    AuthenticationFailed,
+    BackendError,
+    BackendTimeout,
+    ContextWindowExceeded,
+    InvalidRequest,
+    ModelError,
+    RateLimited,
+    UnknownModel,
+)
 
 __all__ = ["ModerationResult", "classify_error", "create_openai_chat", "moderate"]
 
@@ -59,6 +68,16 @@ def classify_error(exc: BaseException, model: str) -> BaseException:
         return BackendTimeout(f"{model}: no answer within the timeout", model=model)
     if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
         return BackendError(f"{model}: connection failed: {detail}", model=model)
+    if isinstance(exc, openai.NotFoundError):
+        return UnknownModel(
+            f"{model}: the API does not know this model or path (404): {detail}", model=model, status=404
+        )
+    if isinstance(exc, openai.BadRequestError) and "context_length" in f"{getattr(exc, 'code', '')} {detail}":
+        return ContextWindowExceeded(
+            f"{model}: the prompt is longer than the model's context window: {detail}", model=model, status=400
+        )
+    if isinstance(exc, openai.APIStatusError) and status is not None and 400 <= status < 500:
+        return InvalidRequest(f"{model}: the API refused the request ({status}): {detail}", model=model, status=status)
     if isinstance(exc, openai.APIStatusError) and status is not None and status >= 500:
         return BackendError(f"{model}: server error {status}: {detail}", model=model, status=status)
     if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError):
@@ -103,11 +122,11 @@ def moderate(
     import openai
 
     key = settings.api_key.get_secret_value() if settings.api_key else _PLACEHOLDER_KEY
-    client = openai.OpenAI(base_url=settings.base_url, api_key=key, timeout=settings.timeout, max_retries=0)
-    try:
-        response = client.moderations.create(model=model, input=texts)
-    except Exception as exc:
-        raise classify_error(exc, f"openai:{model}") from None
+    with openai.OpenAI(base_url=settings.base_url, api_key=key, timeout=settings.timeout, max_retries=0) as client:
+        try:
+            response = client.moderations.create(model=model, input=texts)
+        except Exception as exc:
+            raise classify_error(exc, f"openai:{model}") from None
     return [
         ModerationResult(
             r.flagged, dict(r.categories.model_dump(by_alias=True)), dict(r.category_scores.model_dump(by_alias=True))

@@ -24,7 +24,7 @@ from langchain_core.language_models import BaseChatModel, LangSmithParams, Langu
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from chains.cache import ResponseCache, cache_key
 from chains.config import ModelsConfig, RouterConfig
@@ -34,6 +34,7 @@ from chains.errors import (
     BackendError,
     BackendTimeout,
     ContextWindowExceeded,
+    InvalidRequest,
     RateLimited,
     StreamInterrupted,
     UnknownModel,
@@ -82,8 +83,39 @@ class Router(BaseChatModel):
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
-    timeout: float | None = None
-    max_retries: int | None = None
+    timeout: float | None = Field(
+        None,
+        description="LangChain's standard parameter, accepted for compatibility; "
+        "per-backend timeouts are RouterConfig.timeouts.",
+    )
+    max_retries: int | None = Field(
+        None, description="LangChain's standard parameter, accepted for compatibility; retries are RouterConfig.retry."
+    )
+
+    @model_validator(mode="after")
+    def _known_ids(self) -> Router:
+        if not self.backends:
+            raise UnknownModel(
+                "no model is configured: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible "
+                "server), or AIGC_LOCAL_MODEL=hf:<folder>, or pass --model / models.router.default"
+            )
+        named = {
+            "default": [self.config.default] if self.config.default != "auto" else [],
+            "fallbacks": self.config.fallbacks,
+            "rules": [r.use for r in self.config.rules],
+            "context_windows": list(self.config.context_windows),
+            "prices": list(self.config.prices),
+            "timeouts": list(self.config.timeouts),
+        }
+        for field_name, ids in named.items():
+            unknown = [i for i in ids if i not in self.backends]
+            if unknown:
+                raise UnknownModel(
+                    f"router {field_name} name {', '.join(unknown)}, which is not a backend "
+                    f"({', '.join(sorted(self.backends))})",
+                    model=unknown[0],
+                )
+        return self
 
     _breakers: dict[str, _Breaker] = PrivateAttr(default_factory=dict)
     _spent_usd: float = PrivateAttr(0.0)
@@ -131,6 +163,11 @@ class Router(BaseChatModel):
     def spent_usd(self) -> float:
         """Estimated spend so far, from usage and the configured prices."""
         return self._spent_usd
+
+    def close(self) -> None:
+        """Close the response cache (backends hold no resources of ours)."""
+        if self.response_cache is not None:
+            self.response_cache.close()
 
     def cooldowns(self) -> dict[str, float]:
         """Backends resting now, with the seconds left."""
@@ -210,7 +247,7 @@ class Router(BaseChatModel):
     def _next_delay(self, error: BaseException, attempt: int) -> float | None:
         """Seconds to wait before retrying the same backend, or None to move on."""
         policy = self.config.retry
-        if attempt >= policy.max_attempts or isinstance(error, AuthenticationFailed):
+        if attempt >= policy.max_attempts or isinstance(error, AuthenticationFailed | InvalidRequest):
             return None
         if isinstance(error, RateLimited):
             if error.retry_after is not None:
@@ -222,7 +259,7 @@ class Router(BaseChatModel):
 
     def _may_fall_back(self, error: BaseException) -> bool:
         kinds = set(self.config.fallback_on)
-        if isinstance(error, AuthenticationFailed):
+        if isinstance(error, AuthenticationFailed | InvalidRequest):
             return False
         if isinstance(error, RateLimited):
             return "rate_limit" in kinds
@@ -249,8 +286,8 @@ class Router(BaseChatModel):
         delay = self._next_delay(error, attempt)
         if delay is not None:
             return delay
-        self._record(model_id, ok=False)
         if self._may_fall_back(error):
+            self._record(model_id, ok=False)  # only transient failures count towards the cooldown
             return None
         raise error from exc
 

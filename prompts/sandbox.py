@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
 import secrets
+import string
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +23,9 @@ from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, nodes
 from jinja2.ext import Extension
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.visitor import NodeTransformer
 
-from prompts.errors import PromptSecurityError
+from prompts.errors import InvalidTemplate, PromptSecurityError
 
 __all__ = ["PARTIALS_DIR", "ROLES", "MessageMarkers", "RenderBudget", "RenderState", "make_environment", "render_state"]
 
@@ -128,14 +131,34 @@ class MessageMarkers:
 
 
 class AigcSandbox(ImmutableSandboxedEnvironment):
-    """Immutable sandbox plus bounded arithmetic, loops, filter arguments and render time."""
+    """Immutable sandbox plus bounded arithmetic, string building, loops, formatting and render time."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._partials: dict[str, Any] = {}
         self.message_markers = MessageMarkers()
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Every template (prompt or partial) gets its loops and ``~`` concatenations routed through the budget."""
+        return _Bounded().visit(super()._parse(source, name, filename))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``str.format`` through Jinja's sandboxed formatter, with field widths bounded by the output limit."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            limit = _state().budget.max_output_chars
+            check_brace_widths(value.__self__, limit)
+            result = wrapped(*args, **kwargs)
+            if len(result) > limit:
+                raise SecurityError(f"formatting made {len(result)} characters, over the output limit of {limit}")
+            return result
+
+        return bounded
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         limit = _state().budget.max_output_chars
@@ -145,7 +168,12 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > limit:
                     raise SecurityError(f"repeating a value {times} times exceeds the output limit of {limit}")
-        return self.binop_table[op](left, right)
+        if op == "%" and isinstance(left, str):
+            check_format_widths(left, limit)
+        result = self.binop_table[op](left, right)
+        if isinstance(result, str | list | tuple) and len(result) > limit:
+            raise SecurityError(f"a value of {len(result)} items exceeds the output limit of {limit}")
+        return result
 
     def get_template(self, name: Any, parent: str | None = None, globals: Any = None) -> Any:
         """Partials are immutable within a registry's life: memoise them past Jinja's LRU and loader checks."""
@@ -161,33 +189,95 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
 
-def _budgeted_range(*args: int) -> Iterator[int]:
+class _Bounded(NodeTransformer):
+    """Rewrite ``{% for x in it %}`` to iterate ``aigc_loop(it)`` and ``a ~ b`` to ``aigc_concat(a, b)``."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Call(nodes.Name("aigc_loop", "load"), [node.iter], [], None, None).set_lineno(node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Call(nodes.Name("aigc_concat", "load"), node.nodes, [], None, None).set_lineno(node.lineno)
+
+
+_WIDTH = re.compile(r"%[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def check_format_widths(template: str, limit: int) -> None:
+    """Refuse printf-style field widths or precisions that could allocate more than the output limit."""
+    for match in _WIDTH.finditer(template):
+        for part in match.groups():
+            if part == "*" or (part and int(part) > limit):
+                raise SecurityError(f"format field {match.group(0)!r} is wider than the output limit of {limit}")
+
+
+def check_brace_widths(template: str, limit: int) -> None:
+    """Refuse ``str.format`` fields whose width is computed (``{:>{}}``) or wider than the output limit."""
+    for _, _, spec, _ in string.Formatter().parse(template):
+        if not spec:
+            continue
+        if "{" in spec:
+            raise SecurityError(f"format field spec {spec!r} takes its width from an argument; write it out")
+        if any(int(n) > limit for n in re.findall(r"\d+", spec)):
+            raise SecurityError(f"format field spec {spec!r} is wider than the output limit of {limit}")
+
+
+def _loop(iterable: Any) -> Any:
+    """Every template loop: its items count against the loop budget (sized ones at once), time is checked."""
+    state = _state()
+    if hasattr(iterable, "__len__"):
+        state.loop_items += len(iterable)
+        if state.loop_items > state.budget.max_loop_items:
+            raise SecurityError(f"loops ran more than {state.budget.max_loop_items} iterations")
+        state.check_time()
+        return iterable
+    return _counted(iterable, state)
+
+
+def _counted(iterable: Any, state: RenderState) -> Iterator[Any]:
+    for item in iterable:
+        state.loop_items += 1
+        if state.loop_items > state.budget.max_loop_items:
+            raise SecurityError(f"loops ran more than {state.budget.max_loop_items} iterations")
+        if state.loop_items % 256 == 0:
+            state.check_time()
+        yield item
+
+
+def _concat(*parts: Any) -> str:
+    """``a ~ b`` with the output limit applied to the result."""
+    text = "".join(map(str, parts))
+    limit = _state().budget.max_output_chars
+    if len(text) > limit:
+        raise SecurityError(f"joining values made {len(text)} characters, over the output limit of {limit}")
+    return text
+
+
+def _budgeted_range(*args: int) -> range:
     state = _state()
     numbers = range(*args)
     if len(numbers) > state.budget.max_loop_items:
         raise SecurityError(f"range of {len(numbers)} items exceeds the limit of {state.budget.max_loop_items}")
-    return _counted(numbers, state)
-
-
-def _counted(numbers: range, state: RenderState) -> Iterator[int]:
-    for number in numbers:
-        state.loop_items += 1
-        if state.loop_items > state.budget.max_loop_items:
-            raise SecurityError(f"loops ran more than {state.budget.max_loop_items} iterations")
-        if state.loop_items % 1024 == 0:
-            state.check_time()
-        yield number
+    return numbers  # iterating it in a template loop is counted by aigc_loop
 
 
 def _bounded_filter(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         state = _state()
+        limit = state.budget.max_output_chars
         for value in (*args, *kwargs.values()):
-            if isinstance(value, int) and not isinstance(value, bool) and value > state.budget.max_output_chars:
+            if isinstance(value, int) and not isinstance(value, bool) and value > limit:
                 raise SecurityError(f"filter {func.__name__!r} argument {value} exceeds the output limit")
+        if func.__name__ == "do_format" and args and isinstance(args[0], str):
+            check_format_widths(args[0], limit)
         state.check_time()
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
+        if isinstance(result, str) and len(result) > limit:
+            raise SecurityError(f"filter {func.__name__!r} made {len(result)} characters, over the output limit")
+        return result
 
     for marker in ("jinja_pass_arg",):
         if hasattr(func, marker):
@@ -228,12 +318,21 @@ def make_environment(roots: list[Path]) -> AigcSandbox:
     for name in _REMOVED_GLOBALS:
         env.globals.pop(name, None)
     env.globals["range"] = _budgeted_range
+    env.globals["aigc_loop"] = _loop
+    env.globals["aigc_concat"] = _concat
     env.filters = {name: _bounded_filter(f) for name, f in env.filters.items()}
     return env
 
 
 def check_ast_safety(ast: nodes.Template, path: str) -> None:
     """Reject, at load time, constructs that only an injection attempt needs."""
+    for node in ast.find_all(nodes.Extends):
+        raise InvalidTemplate(
+            "template inheritance ({% extends %}) is not supported: its parent would escape the "
+            "content hash; use {% include %} or {% import %} of a partial instead",
+            path=path,
+            line=node.lineno,
+        )
     for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Const)):
         problem = _unsafe(node)
         if problem:
@@ -254,4 +353,4 @@ def _unsafe(node: nodes.Node) -> str | None:
 
 def is_security_error(exc: BaseException) -> bool:
     """Whether ``exc`` came from the sandbox or the render budget."""
-    return isinstance(exc, SecurityError | OverflowError)
+    return isinstance(exc, SecurityError | OverflowError | MemoryError)

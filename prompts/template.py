@@ -113,15 +113,40 @@ class Prompt:
     def to_messages(self, variables: Mapping[str, Any]) -> list[Message]:
         """Like :meth:`render`, taking one mapping (the shape a LangChain Runnable passes)."""
         values = self.validate_inputs(variables)
-        _, token = render_state(self.budget)
+        state, token = render_state(self.budget)
         try:
-            text = self._template.render(values)
+            text = self._stream(values, state)
             blocks, outside = self._markers.split(text)
-        except (TemplateError, OverflowError, RecursionError) as exc:
+        except (TemplateError, OverflowError, RecursionError, MemoryError) as exc:
             raise self._render_error(exc) from None
         finally:
             reset_render_state(token)
         return self._split(outside, blocks)
+
+    def _stream(self, values: dict[str, Any], state: Any) -> str:
+        """Render chunk by chunk so that the output limit stops a runaway template before it fills memory."""
+        template = self._template
+        generator = template.root_render_func(template.new_context(values))
+        chunks: list[str] = []
+        append, size, limit = chunks.append, 0, self.budget.max_output_chars * 2 + 10_000  # markers, padding
+        try:
+            for chunk in generator:  # time is checked by every loop step and call (sandbox), not per chunk
+                size += len(chunk)
+                if size > limit:
+                    break
+                append(chunk)
+            else:
+                return "".join(chunks)
+        except Exception:
+            template.environment.handle_exception()  # re-raises with the template's own line numbers
+        frame = generator.gi_frame
+        line = template.get_corresponding_lineno(frame.f_lineno) if frame is not None else None
+        generator.close()
+        raise PromptSecurityError(
+            f"{self.ref} blocked by the sandbox: rendered more than {self.budget.max_output_chars} characters",
+            path=str(self.path),
+            line=line,
+        )
 
     def to_langchain(self, /, **variables: Any) -> list[BaseMessage]:
         """Render to LangChain message objects."""

@@ -286,3 +286,35 @@ def test_unknown_provider_lists_registered_ones() -> None:
         ModelRegistry().create("anthropic:claude")
     with pytest.raises(UnknownModel, match="must look like provider:model"):
         ModelRegistry().create("gpt-4o-mini")
+
+
+def test_a_bad_request_is_not_retried_does_not_fall_back_and_does_not_cool_down(router: Router, server) -> None:
+    from chains import BackendError
+
+    server.script(Fault.bad_request(code="invalid_value"))
+    with pytest.raises(BackendError, match=r"refused the request \(400\)"):
+        router.invoke(PROMPT)
+    assert chat_requests(server) == 1 and router.cooldowns() == {}
+
+
+def test_unknown_remote_model_and_context_overflow(router: Router, server, tiny_model_path) -> None:
+    server.script(Fault.bad_request(status=404, code="model_not_found"))
+    with pytest.raises(UnknownModel, match="does not know this model"):
+        router.invoke(PROMPT)
+    server.script(Fault.bad_request(code="context_length_exceeded"))
+    answer = router.invoke(PROMPT, max_tokens=2)
+    assert route(answer)["backend"] == f"hf:{tiny_model_path}"
+    assert "ContextWindowExceeded" in route(answer)["tried"][0]["error"]
+
+
+def test_router_configuration_mistakes_are_named(server, tiny_model_path) -> None:
+    from chains import ModelsConfig as Config
+
+    with pytest.raises(UnknownModel, match="no model is configured"):
+        Router.from_config(Config())
+    with pytest.raises(UnknownModel, match="router fallbacks name hf:typo, which is not a backend"):
+        Router(
+            backends={"openai:gpt-test": make_router(server, tiny_model_path).backends["openai:gpt-test"]},
+            config={"fallbacks": ["hf:typo"]},
+            auto="openai:gpt-test",
+        )

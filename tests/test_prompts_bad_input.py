@@ -166,6 +166,16 @@ INJECTIONS = [
     "{{ topic.format.__globals__ }}",
     "{% set x = namespace() %}{{ x.__init__ }}",
     "{{ [].append(1) }}",
+    "{% set s = 'a' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+    "{% set s = 'a' * 100000 %}{% for i in range(20000) %}{{ s }}{% endfor %}",
+    "{{ '%0999999999d' % 1 }}",
+    "{{ '%*d' % (999999999, 1) }}",
+    "{{ '%0999999999d' | format(1) }}",
+    "{{ ('{:>' ~ (1000000 * 1000) ~ '}').format(1) }}",
+    "{{ '{:>{}}'.format(1, 999999999) }}",
+    "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+    "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+    "{% for x in [1, 2, 3] * 50000 %}{% endfor %}",
 ]
 
 
@@ -188,11 +198,31 @@ def test_render_budget_bounds_output_size_and_time(make_library) -> None:
     files = {"writing/big/1.0.0.jinja": version_file("big", body="{% for i in range(50000) %}{{ topic }}{% endfor %}")}
     root = make_library(files, defaults=False)
     tight = PromptRegistry([root], include_builtin=False, budget=RenderBudget(max_output_chars=10_000))
-    with pytest.raises(PromptSecurityError, match="over the limit of 10000"):
+    with pytest.raises(PromptSecurityError, match="rendered more than 10000 characters"):
         tight.get("big@1.0.0").render(topic="abc")
     slow = PromptRegistry([root], include_builtin=False, budget=RenderBudget(max_seconds=0.0))
     with pytest.raises(PromptSecurityError, match="longer than"):
         slow.get("big@1.0.0").render(topic="abc")
+
+
+def test_template_inheritance_is_refused_because_the_parent_would_escape_the_hash(make_library) -> None:
+    body = '{% extends "_partials/base.jinja" %}{% block main %}{{ topic }}{% endblock %}'
+    with pytest.raises(InvalidTemplate, match=r"extends.*is not supported") as info:
+        _load(make_library, version_file(body=body), base="{% block main %}{% endblock %}")
+    assert info.value.line == 10
+
+
+def test_loops_over_values_are_counted_like_range(make_library) -> None:
+    prompt = _load(
+        make_library,
+        version_file(inputs="inputs:\n  items: {type: list}\n", body="{% for i in items %}{{ i }},{% endfor %}"),
+    )
+    assert prompt.render(items=["a", "b"])[0].content == "a,b,"
+    budget = PromptRegistry(
+        [prompt.path.parents[2]], include_builtin=False, budget=RenderBudget(max_loop_items=10)
+    ).get("haiku@1.0.0")
+    with pytest.raises(PromptSecurityError, match="loops ran more than 10 iterations"):
+        budget.render(items=[str(i) for i in range(11)])
 
 
 def test_ambiguous_bare_name(make_library) -> None:

@@ -122,8 +122,8 @@ class Answer(BaseModel):
 
 
 FaultKind = Literal[
-    "rate_limit", "server_error", "unauthorized", "reset", "timeout", "malformed_json", "truncated_stream",
-    "slow_first_token",
+    "rate_limit", "server_error", "bad_request", "unauthorized", "reset", "timeout", "malformed_json",
+    "truncated_stream", "slow_first_token",
 ]  # fmt: skip
 
 
@@ -137,6 +137,7 @@ class Fault(BaseModel):
     seconds: float = Field(default=0.0, ge=0)
     after_chunks: int = Field(default=2, ge=0)
     then: Answer | None = None  # what a delayed fault finally answers; None: the responder decides
+    code: str | None = None
 
     @classmethod
     def rate_limit(cls, retry_after: float | None = 1.0) -> Fault:
@@ -147,6 +148,11 @@ class Fault(BaseModel):
     def server_error(cls, status: int = 500) -> Fault:
         """A 5xx server_error."""
         return cls(kind="server_error", status=status)
+
+    @classmethod
+    def bad_request(cls, status: int = 400, code: str = "invalid_value") -> Fault:
+        """A 4xx invalid_request_error with ``code`` (e.g. context_length_exceeded, model_not_found with 404)."""
+        return cls(kind="bad_request", status=status, code=code)
 
     @classmethod
     def unauthorized(cls) -> Fault:
@@ -862,6 +868,9 @@ class OpenAIServer:
             http.send_json(fault.status, error, headers)
         elif fault.kind == "server_error":
             http.send_json(fault.status, _error("The server had an error (scripted fault).", "server_error"))
+        elif fault.kind == "bad_request":
+            message = f"Invalid request (scripted fault: {fault.code})."
+            http.send_json(fault.status, _error(message, "invalid_request_error", fault.code))
         elif fault.kind == "unauthorized":
             http.send_json(401, _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
         elif fault.kind == "reset":
