@@ -18,10 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
+from prompts.errors import AigcError
+
 if TYPE_CHECKING:
     from chains import ModelsConfig
 
-__all__ = ["DEFAULT_CONFIG_FILE", "models_config"]
+__all__ = ["DEFAULT_CONFIG_FILE", "ConfigError", "models_config"]
 
 DEFAULT_CONFIG_FILE = "aigc.yaml"
 _ENV = {
@@ -35,17 +39,39 @@ _ENV = {
 
 def models_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ModelsConfig:
     """The models configuration for this process: file, then environment on top."""
-    import yaml
-
     from chains import ModelsConfig
 
     env = os.environ if env is None else env
     data: dict = {}
     file = Path(path) if path else Path(DEFAULT_CONFIG_FILE)
     if path or file.exists():
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        data = loaded.get("models", loaded) if isinstance(loaded, dict) else {}
+        data = _read(file)
     for variable, (section, key) in _ENV.items():
         if env.get(variable):
             data.setdefault(section, {})[key] = env[variable]
-    return ModelsConfig.model_validate(data)
+    try:
+        return ModelsConfig.model_validate(data)
+    except ValidationError as exc:
+        # Never echo input values: this file holds API keys.
+        problems = "; ".join(f"models.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{file}: {problems} (environment variables count too: {', '.join(_ENV)})") from None
+
+
+def _read(file: Path) -> dict:
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise ConfigError(f"{file}:{line}: malformed YAML: {exc.problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read it: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{file}: expected a mapping with a 'models:' section")
+    models = loaded.get("models", loaded)
+    return models if isinstance(models, dict) else {}
+
+
+class ConfigError(AigcError, ValueError):
+    """The project configuration cannot be used; the message names the file and key, never a value."""

@@ -47,6 +47,7 @@ class GenRequest:
     logprobs: bool = False
     top_logprobs: int = 0
     on_text: Callable[[str, list[TokenLogprob]], None] | None = None
+    dropped_prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class GenResult:
     prompt_tokens: int
     completion_tokens: int
     logprobs: list[TokenLogprob] | None = None
+    dropped_prompt_tokens: int = 0
 
 
 def resolve_device(device: str) -> str:
@@ -302,6 +304,7 @@ class _Row:
             prompt_tokens=len(self.request.prompt_ids),
             completion_tokens=len(self.ids),
             logprobs=self.logprobs if self.request.logprobs else None,
+            dropped_prompt_tokens=self.request.dropped_prompt_tokens,
         )
 
 

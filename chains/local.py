@@ -172,18 +172,27 @@ class ChatTransformers(BaseChatModel):
         if kwargs.get("model") not in (None, self.model):
             raise TypeError(f"this ChatTransformers serves {self.model!r}; make another one for {kwargs['model']!r}")
         engine = self.engine
-        max_tokens = int(kwargs.get("max_tokens") or self.max_tokens)
-        prompt_ids = engine.fit(engine.encode_chat(_to_chat(messages)), max_tokens, self.context_overflow)
+        max_tokens = int(kwargs["max_tokens"]) if kwargs.get("max_tokens") is not None else self.max_tokens
+        temperature = float(kwargs.get("temperature", self.temperature))
+        top_p = float(kwargs.get("top_p", self.top_p))
+        if max_tokens < 1 or not 0 <= temperature <= 2 or not 0 < top_p <= 1:
+            raise ValueError(
+                f"hf:{self.model}: max_tokens must be >= 1 (got {max_tokens}), temperature in 0..2 "
+                f"(got {temperature}), top_p in (0, 1] (got {top_p})"
+            )
+        full_ids = engine.encode_chat(_to_chat(messages))
+        prompt_ids = engine.fit(full_ids, max_tokens, self.context_overflow)
         return GenRequest(
             prompt_ids=prompt_ids,
             max_tokens=max_tokens,
-            temperature=float(kwargs.get("temperature", self.temperature)),
-            top_p=float(kwargs.get("top_p", self.top_p)),
+            temperature=temperature,
+            top_p=top_p,
             seed=kwargs.get("seed", self.seed),
             stop=tuple(stop if stop is not None else kwargs.get("stop") or self.stop or ()),
             logprobs=bool(kwargs.get("logprobs", self.logprobs)),
             top_logprobs=int(kwargs.get("top_logprobs", self.top_logprobs)),
             on_text=on_text,
+            dropped_prompt_tokens=len(full_ids) - len(prompt_ids),
         )
 
     def _submit(self, request: GenRequest) -> Future[GenResult]:
@@ -203,6 +212,8 @@ class ChatTransformers(BaseChatModel):
             "model_provider": "transformers",
             "finish_reason": result.finish_reason,
         }
+        if result.dropped_prompt_tokens:
+            meta["truncated_prompt_tokens"] = result.dropped_prompt_tokens
         if result.logprobs is not None:
             meta["logprobs"] = {"content": [_logprob_dict(t) for t in result.logprobs]}
         return meta

@@ -8,6 +8,7 @@ factory ``(**params) -> Evaluator``.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -32,7 +33,10 @@ Factory = Callable[..., Evaluator]
 class EvaluatorRegistry:
     """Evaluator name -> factory."""
 
-    def __init__(self, factories: dict[str, Factory] | None = None, *, load_entry_points: bool = True) -> None:
+    def __init__(
+        self, factories: dict[str, Factory] | None = None, *, load_entry_points: bool = True, models_config: Any = None
+    ) -> None:
+        self.models_config = models_config  # handed to factories that take ``config`` (the judge tier)
         self._factories: dict[str, Factory] = {}
         for module in AREAS:
             self._factories.update(importlib.import_module(module).EVALUATORS)
@@ -55,6 +59,8 @@ class EvaluatorRegistry:
         factory = self._factories.get(name)
         if factory is None:
             raise UnknownEvaluator(f"unknown evaluator {name!r}; registered: {', '.join(self.names)}")
+        if self.models_config is not None and "config" not in params and _takes(factory, "config"):
+            params = {**params, "config": self.models_config}
         try:
             return factory(**params)
         except TypeError as exc:
@@ -64,6 +70,13 @@ class EvaluatorRegistry:
                 f"evaluator {name!r} needs the package {exc.name!r}, which is not installed: "
                 f"pip install -c constraints.txt 'aigc[eval]'"
             ) from None
+
+
+def _takes(factory: Factory, name: str) -> bool:
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _lazy(point: Any) -> Factory:

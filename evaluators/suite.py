@@ -7,7 +7,7 @@
       - {evaluator: adherence, threshold: 1.0}
       - {evaluator: toxicity, threshold: 0.5}
       - {evaluator: reading, threshold: 0.6, tasks: [education]}
-      - {evaluator: acceptability, thresholds: {writing: 0.6, marketing: 0.5, default: 0.5}}
+      - {evaluator: acceptability, advisory: true}     # reported, never pass/fail
 
 A sample is scored by the entries whose ``tasks`` include its task (or that name no tasks). ``passed`` is
 ``value >= threshold`` (the task's threshold, else ``default``, else the evaluator's own verdict).
@@ -43,6 +43,7 @@ class SuiteEntry(BaseModel):
     threshold: float | None = Field(None, ge=0, le=1)
     thresholds: dict[str, float] = Field(default_factory=dict, description="Per task; 'default' for the rest.")
     tasks: list[str] | None = None
+    advisory: bool = Field(False, description="Report the value but never pass or fail on it.")
 
     def threshold_for(self, task: str | None) -> float | None:
         """The threshold that applies to a sample of ``task``."""
@@ -98,6 +99,8 @@ class Suite:
 
 
 def _apply(entry: SuiteEntry, sample: Sample, score: Score) -> Score:
+    if entry.advisory:
+        return replace(score, passed=None, threshold=None, reason=f"{score.reason} (advisory)".strip())
     threshold = entry.threshold_for(sample.task)
     if threshold is None or score.error is not None:
         return score

@@ -78,10 +78,12 @@ class InvalidInputs(PromptError, ValueError):
 class MissingVariables(InvalidInputs):
     """One or more required inputs were not given."""
 
-    def __init__(self, message: str, *, prompt: str, missing: list[str], declared: list[str]) -> None:
+    def __init__(
+        self, message: str, *, prompt: str, missing: list[str], declared: list[str], problems: list[str] | None = None
+    ) -> None:
         self.missing = missing
         self.declared = declared
-        super().__init__(message, prompt=prompt, problems=[f"missing: {m}" for m in missing])
+        super().__init__(message, prompt=prompt, problems=[f"missing: {m}" for m in missing] + (problems or []))
 
 
 class LibraryError(PromptError):

@@ -174,8 +174,8 @@ def set_label(registry: PromptRegistry, ref: str, label: str) -> tuple[str, str 
     if is_version_spec(label) or not re.fullmatch(r"[a-z][a-z0-9_-]*", label):
         raise LibraryError(f"label {label!r} must be a lowercase word such as production or staging")
     name, _, spec = ref.partition("@")
-    if not spec:
-        raise LibraryError(f"name the exact version to label, e.g. {name}@1.0.0")
+    if not re.fullmatch(r"\d+\.\d+\.\d+", spec):
+        raise LibraryError(f"name the exact version to label, e.g. {name}@1.0.0 (not {spec or 'nothing'})")
     entry, version = registry.resolve(ref)
     if not entry.is_published(version):
         raise LibraryError(f"{entry.id}@{version} is a draft; publish it with `aigc prompts lock` before labelling it")

@@ -103,6 +103,7 @@ class PromptRegistry:
         self.layout_problems: list[tuple[Path, str]] = []
         for library in self.libraries:
             self._scan(library)
+        self._check_bare_names()
         self._envs: dict[Path, AigcSandbox] = {}
         self._cache: dict[tuple[str, Version], Prompt] = {}
 
@@ -129,6 +130,17 @@ class PromptRegistry:
                     f"rename one of them"
                 )
             entry.versions[version] = path
+
+    def _check_bare_names(self) -> None:
+        """A bare name used in two libraries would make references ambiguous: that is an error."""
+        seen: dict[str, PromptEntry] = {}
+        for entry in self.entries.values():
+            other = seen.setdefault(entry.name, entry)
+            if other is not entry and other.library is not entry.library:
+                raise LibraryError(
+                    f"prompt name {entry.name!r} is used by {other.id} in {other.library.root} and by {entry.id} in "
+                    f"{entry.library.root}; rename one of them (bare references like {entry.name!r} must stay unique)"
+                )
 
     # -- references ---------------------------------------------------------------------------------
 
@@ -163,7 +175,14 @@ class PromptRegistry:
                 ref=ref,
                 suggestions=[f"{entry.id}@{n}" for n in near],
             )
-        return entry, self._exact(entry, Version.parse(version), ref)
+        try:
+            target = Version.parse(version)
+        except ValueError as exc:
+            raise LibraryError(
+                f"{entry.library.root / LABELS_FILE}: label {spec!r} of {entry.id}: {exc}; "
+                f"set it with `aigc prompts label set {entry.id}@VERSION {spec}`"
+            ) from None
+        return entry, self._exact(entry, target, ref)
 
     def _latest(self, entry: PromptEntry, ref: str) -> Version:
         if entry.published:

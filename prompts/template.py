@@ -340,20 +340,26 @@ def build_input_model(ref: str, inputs: Mapping[str, InputSpec]) -> type[BaseMod
 
 
 def _inputs_error(ref: str, inputs: Mapping[str, InputSpec], exc: ValidationError) -> InvalidInputs:
+    """One error that lists every problem: missing inputs, then wrong values and unknown names."""
     declared = [f"{n} ({s.type}{', required' if s.is_required else ''})" for n, s in inputs.items()]
     missing = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"]
-    if missing:
-        return MissingVariables(
-            f"{ref}: missing required input(s) {', '.join(missing)}. Declared inputs: {', '.join(declared) or 'none'}",
-            prompt=ref,
-            missing=missing,
-            declared=list(inputs),
-        )
     problems = []
     for error in exc.errors():
         name = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "missing":
+            continue
         if error["type"] == "extra_forbidden":
             problems.append(f"{name}: not a declared input (declared: {', '.join(inputs) or 'none'})")
         else:
             problems.append(f"{name}: {error['msg']} (got {error.get('input')!r:.80})")
+    if missing:
+        also = f" Also: {'; '.join(problems)}." if problems else ""
+        return MissingVariables(
+            f"{ref}: missing required input(s) {', '.join(missing)}. Declared inputs: {', '.join(declared) or 'none'}."
+            f"{also}",
+            prompt=ref,
+            missing=missing,
+            declared=list(inputs),
+            problems=problems,
+        )
     return InvalidInputs(f"{ref}: invalid input(s): " + "; ".join(problems), prompt=ref, problems=problems)

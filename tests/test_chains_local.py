@@ -144,12 +144,17 @@ def test_context_window_is_enforced_or_truncated(tiny_model_path: Path) -> None:
     with pytest.raises(ContextWindowExceeded, match="context window is 1024"):
         ChatTransformers(model=str(tiny_model_path), max_tokens=8).invoke(long)
     model = ChatTransformers(model=str(tiny_model_path), max_tokens=8, context_overflow="truncate_left")
-    assert model.invoke(long).usage_metadata["input_tokens"] == 1024 - 8
+    answer = model.invoke(long)
+    assert answer.usage_metadata["input_tokens"] == 1024 - 8
+    assert answer.response_metadata["truncated_prompt_tokens"] > 900
 
 
-def test_unknown_kwarg_is_refused(model: ChatTransformers) -> None:
+def test_unknown_kwarg_and_bad_values_are_refused(model: ChatTransformers) -> None:
     with pytest.raises(TypeError, match="does not accept"):
         model.invoke(PROMPT, tempreature=0.5)
+    for bad in ({"max_tokens": 0}, {"max_tokens": -3}, {"temperature": -1.0}, {"top_p": 0}):
+        with pytest.raises(ValueError, match="max_tokens must be >= 1"):
+            model.invoke(PROMPT, **bad)
 
 
 def test_missing_models_fail_fast_and_clearly(tmp_path: Path) -> None:

@@ -59,3 +59,34 @@ def test_settings_precedence(tmp_path: Path) -> None:
     file.write_text("models:\n  openai: {modle: typo}\n")
     with pytest.raises(ValueError, match="modle"):
         models_config(file, env={})
+
+
+def test_config_mistakes_name_the_file_and_never_echo_values(tmp_path: Path) -> None:
+    from aigc_app.settings import ConfigError
+
+    file = tmp_path / "aigc.yaml"
+    file.write_text("models:\n  openai: {apikey: sk-LEAK-123}\n")
+    with pytest.raises(ConfigError) as info:
+        models_config(file, env={})
+    assert str(file) in str(info.value) and "models.openai.apikey" in str(info.value)
+    assert "sk-LEAK-123" not in str(info.value)
+    file.write_text("models:\n  openai: {api_key: [sk-LEAK-123\n")
+    with pytest.raises(ConfigError, match=r"aigc.yaml:\d+: malformed YAML") as info:
+        models_config(file, env={})
+    assert "sk-LEAK-123" not in str(info.value)
+
+
+def test_generate_without_any_model_says_how_to_configure_one(capsys, monkeypatch, tmp_path: Path) -> None:
+    for variable in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIGC_LOCAL_MODEL", "AIGC_MODEL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert run(["generate", "marketing/ad_copy", "--example"]) == 1
+    err = capsys.readouterr().err
+    assert "no model is configured: set OPENAI_API_KEY" in err and "Traceback" not in err
+
+
+def test_vars_file_that_is_not_text(capsys, tmp_path: Path) -> None:
+    bad = tmp_path / "vars.yaml"
+    bad.write_bytes(b"\xff\xfe\x00brand")
+    assert run(["prompts", "render", "marketing/ad_copy", "--vars-file", str(bad)]) == 2
+    assert "not UTF-8 text" in capsys.readouterr().err

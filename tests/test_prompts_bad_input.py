@@ -32,6 +32,14 @@ def test_missing_variable_names_prompt_variable_and_declared_inputs(registry: Pr
     assert info.value.missing == ["brand"]
 
 
+def test_every_input_problem_is_reported_at_once(registry: PromptRegistry) -> None:
+    with pytest.raises(MissingVariables) as info:
+        registry.get("ad_copy@1.0.0").render(tone="zany", colour="red")
+    message = str(info.value)
+    assert "missing required input(s) brand" in message
+    assert "tone: Input should be 'formal' or 'playful'" in message and "colour: not a declared input" in message
+
+
 @pytest.mark.parametrize(
     ("values", "fragment"),
     [

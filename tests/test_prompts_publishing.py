@@ -144,3 +144,22 @@ def test_unreadable_lock_and_bad_layout(make_library) -> None:
     (root / "prompts.lock").write_text("{not json")
     with pytest.raises(LibraryError, match="unreadable lock file"):
         _fresh(root)
+
+
+def test_bare_name_shared_by_two_libraries_is_an_error(make_library) -> None:
+    first = make_library(name="a")
+    second = make_library(
+        {"marketing/haiku/1.0.0.jinja": version_file("haiku", task="marketing")}, name="b", defaults=False
+    )
+    with pytest.raises(LibraryError, match=r"prompt name 'haiku' is used by writing/haiku .* and by marketing/haiku"):
+        PromptRegistry([first, second], include_builtin=False)
+
+
+def test_labels_need_exact_versions_and_bad_label_values_are_named(make_library) -> None:
+    root = make_library()
+    lock(_fresh(root))
+    with pytest.raises(LibraryError, match="name the exact version"):
+        set_label(_fresh(root), "haiku@^1.0", "production")
+    (root / "labels.yaml").write_text("writing/haiku:\n  production: 1.1\n")
+    with pytest.raises(LibraryError, match=r"labels.yaml: label 'production' of writing/haiku: .*MAJOR.MINOR.PATCH"):
+        _fresh(root).get("haiku@production")

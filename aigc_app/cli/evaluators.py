@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from aigc_app.cli.output import console, err_console
-from aigc_app.cli.prompts import collect_vars
+from aigc_app.cli.prompts import PATH_ENV, collect_vars
 
 __all__ = ["evaluators_group"]
 
@@ -46,6 +47,19 @@ def list_cmd() -> None:
 @click.option("--vars-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--example", is_flag=True, help="Use the prompt's declared examples as inputs.")
 @click.option("--suite", "suite_name", default="offline", show_default=True, help="Built-in suite or YAML file.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Project config for the judge tier's models (default: ./aigc.yaml when present, and env).",
+)
+@click.option(
+    "--prompts-dir",
+    "dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Extra prompt library root (repeatable; also ${PATH_ENV}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def score_cmd(
     ref: str,
@@ -55,19 +69,25 @@ def score_cmd(
     vars_file: Path | None,
     example: bool,
     suite_name: str,
+    config_path: Path | None,
+    dirs: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Score one output of prompt REF with a suite (offline by default: nothing downloaded, no model called)."""
+    from aigc_app.settings import models_config
     from evaluators.base import Sample
+    from evaluators.registry import EvaluatorRegistry
     from evaluators.suite import load_suite
-    from prompts import load_prompt
+    from prompts import PromptRegistry
 
     if (output_text is None) == (output_file is None):
         raise click.UsageError("give the text with --output or --output-file (one of them)")
     text = output_text if output_text is not None else output_file.read_bytes().decode("utf-8", errors="replace")
-    prompt = load_prompt(ref)
+    env_dirs = [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
+    prompt = PromptRegistry([*env_dirs, *dirs]).get(ref)
     sample = Sample.from_prompt(prompt, collect_vars(prompt, pairs, vars_file, example), text)
-    scores = load_suite(suite_name).score([sample])[0]
+    registry = EvaluatorRegistry(models_config=models_config(config_path))
+    scores = load_suite(suite_name, registry).score([sample])[0]
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in scores], indent=2, ensure_ascii=False))
         return
@@ -112,10 +132,14 @@ def default_data_dir() -> Path | None:
     help="Markdown report to write.",
 )
 @click.option("--area", "areas", multiple=True, type=click.Choice(AREAS), help="Only these areas (repeatable).")
-def calibrate_cmd(data_dir: Path | None, out: Path, areas: tuple[str, ...]) -> None:
-    """Measure every evaluator against public labelled data and write a Markdown table."""
+def calibrate_cmd(data_dir: Path | None, out: Path | None, areas: tuple[str, ...]) -> None:
+    """Measure every evaluator against public labelled data and write a Markdown table (rows of areas not
+    measured this time are kept from the existing report)."""
     import importlib
 
+    import evaluators
+
+    out = out or Path(evaluators.__file__).parent / "CALIBRATION.md"
     data_dir = data_dir or default_data_dir()
     if data_dir is None or not data_dir.is_dir():
         raise click.ClickException(
@@ -131,14 +155,26 @@ def calibrate_cmd(data_dir: Path | None, out: Path, areas: tuple[str, ...]) -> N
                 err_console().print(f"[yellow]skipped {area}:[/] {exc}")
             except ImportError as exc:
                 err_console().print(f"[yellow]skipped {area}:[/] needs {exc.name}: pip install 'aigc[eval]'")
+    measured = {r.get("area") for r in rows}
+    kept = [line for line in _table_lines(out) if line.split("|")[1].strip() not in measured]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(calibration_markdown(rows, data_dir), encoding="utf-8")
+    out.write_text(calibration_markdown(rows, data_dir, kept), encoding="utf-8")
     _print_rows(rows)
     console().print(f"wrote {out}")
 
 
-def calibration_markdown(rows: list[dict[str, Any]], data_dir: Path) -> str:
-    """The report: one table row per figure."""
+def _table_lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| ") and not line.startswith(("| area ", "|---"))
+    ]
+
+
+def calibration_markdown(rows: list[dict[str, Any]], data_dir: Path, kept: Sequence[str] = ()) -> str:
+    """The report: one table row per figure (``kept`` rows from an earlier run come first)."""
     lines = [
         "# Evaluator calibration",
         "",
@@ -147,6 +183,7 @@ def calibration_markdown(rows: list[dict[str, Any]], data_dir: Path) -> str:
         "",
         "| area | evaluator | dataset | metric | value | goal | n | notes |",
         "|---|---|---|---|---|---|---|---|",
+        *kept,
     ]
     for r in rows:
         lines.append(

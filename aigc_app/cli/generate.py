@@ -61,6 +61,8 @@ def generate_cmd(
         config.router.default = model_id
     router = Router.from_config(config)
     options = call_options(prompt, router)
+    if model_id:
+        options["model"] = model_id  # the command line wins over the prompt's preferred model
     messages = prompt.to_langchain(**values)
     err_console().print(f"[dim]{prompt.ref} -> {router._default()}[/]")
     if stream and not as_json:

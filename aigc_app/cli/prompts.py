@@ -178,6 +178,10 @@ def _read_vars_file(path: Path) -> dict[str, Any]:
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", param_hint="--vars-file"
+        ) from None
     except yaml.YAMLError as exc:
         raise click.BadParameter(f"{path}: not valid YAML/JSON: {exc}", param_hint="--vars-file") from None
     if not isinstance(data, dict):
