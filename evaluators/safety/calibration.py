@@ -5,7 +5,9 @@
 * pii: presidio-research synthetic sentences; a gold span counts as found when a predicted span of the mapped type
   overlaps it, and a predicted span is correct when it overlaps a gold span of the mapped type.
 * prompt_injection: the held-out 30% of deepset's training file recorded with the trained weights (never seen by
-  training or threshold selection); German and English rows are told apart by a function-word count.
+  training or threshold selection); German and English rows are told apart by a function-word count. Also the
+  false-positive rate on benign in-domain inputs never trained on: the held-out 30% of ``injection_benign.json`` plus
+  every example input string of the prompt library.
 """
 
 from __future__ import annotations
@@ -206,7 +208,37 @@ def _injection(data_dir: Path) -> list[Row]:
         for metric, value in zip(("accuracy", "precision", "recall", "f1"), metrics, strict=True):
             out.append(_row("prompt_injection", f"deepset_train heldout [{group}]", metric, value, "higher", len(y),
                             detail))  # fmt: skip
-    return out
+    return [*out, _injection_benign(meta, threshold)]
+
+
+def _library_examples() -> list[str]:
+    """Every distinct example input string of every version in the built-in prompt library."""
+    from evaluators.safety._text import collect_strings
+    from prompts import PromptRegistry
+
+    registry = PromptRegistry()
+    specs = [
+        spec for entry in registry for v in entry.versions for spec in registry.load(entry, v).meta.inputs.values()
+    ]
+    return sorted({t for spec in specs if spec.example is not None for t in collect_strings(spec.example) if t.strip()})
+
+
+def _injection_benign(meta: Row, threshold: float) -> Row:
+    from evaluators.safety.injection import benign_digest, benign_split, injection_probabilities
+
+    if benign_digest() != meta["benign_sha256"]:
+        raise ValueError("the benign injection texts changed since the model was trained; retrain")
+    _, held_out = benign_split(meta["seed"])
+    library = _library_examples()
+    probs = [r.probability for r in injection_probabilities([*held_out, *library])]
+    flagged = [p >= threshold for p in probs]
+    ours, lib = sum(flagged[: len(held_out)]), sum(flagged[len(held_out) :])
+    detail = (
+        f"{ours}/{len(held_out)} of our held-out benign briefs (30%, seed {meta['seed']}) and {lib}/{len(library)} "
+        f"prompt-library example strings flagged at threshold {threshold}; none of them was trained on"
+    )
+    return _row("prompt_injection", "in-domain benign briefs (held out)", "false_positive_rate",
+                sum(flagged) / len(flagged), "lower", len(flagged), detail)  # fmt: skip
 
 
 def calibrate(data_dir: Path) -> list[Row]:

@@ -5,6 +5,11 @@ Two signals: a curated pattern lexicon ("ignore previous instructions", "vergiss
 n-grams, trained by ``train_injection.py`` on a seeded split of deepset's prompt-injections data and stored as
 JSON in ``data/injection_model.json`` (no pickle). A pattern hit puts a floor under the model's probability.
 
+The model is also trained on 70% of our own benign in-domain inputs (``data/injection_benign.json``: product briefs,
+press-release facts, lesson topics, rewrite sources; English and German), because deepset's benign rows are short
+questions and a model trained on them alone flags ordinary long briefs. The stored probability is shifted so that
+the cross-validated decision threshold sits at 0.5.
+
 The evaluator scores every string in ``sample.inputs`` (the output only when ``include_output``); the most
 suspicious string decides. :func:`injection_probabilities` scores plain texts.
 """
@@ -12,6 +17,8 @@ suspicious string decides. :func:`injection_probabilities` scores plain texts.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import math
 import random
 import re
@@ -24,16 +31,20 @@ from evaluators.base import Sample, Score
 from evaluators.safety._text import collect_strings, load_json
 
 __all__ = [
+    "BENIGN_FILE",
     "MODEL_FILE",
     "PATTERN_FLOOR",
     "InjectionEvaluator",
     "InjectionResult",
+    "benign_digest",
+    "benign_split",
     "heldout_split",
     "injection_probabilities",
     "pattern_hits",
 ]
 
 MODEL_FILE = "injection_model.json"
+BENIGN_FILE = "injection_benign.json"
 PATTERN_FLOOR = 0.9
 _GAP = r"(?:[\w'’\-]+[\s,]+){0,4}?"  # up to four filler words, lazily: "ignore all of the previous instructions"
 _EN_BEFORE = r"(?:previous|prior|preceding|above|earlier|former|foregoing|original|initial|all|any|your)"
@@ -132,6 +143,21 @@ def heldout_split(
         test += idx[:cut]
         train += idx[cut:]
     return sorted(train), sorted(test)
+
+
+def benign_split(seed: int = 20240611) -> tuple[list[str], list[str]]:
+    """Our benign in-domain texts as ``(training, held out)``: :func:`heldout_split` stratified by language."""
+    data = load_json(BENIGN_FILE)
+    texts = [*data["en"], *data["de"]]
+    train, test = heldout_split([0] * len(data["en"]) + [1] * len(data["de"]), seed=seed)
+    return [texts[i] for i in train], [texts[i] for i in test]
+
+
+def benign_digest() -> str:
+    """SHA-256 of the benign texts (canonical JSON), recorded with the weights to detect an edited file."""
+    data = load_json(BENIGN_FILE)
+    canonical = json.dumps({"en": data["en"], "de": data["de"]}, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @cache
