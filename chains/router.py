@@ -381,6 +381,34 @@ class Router(BaseChatModel):
             generations=[ChatGeneration(message=message)], llm_output={"aigc_route": call.route(backend, cached=True)}
         )
 
+    def _cached_chunk(self, call: _Call) -> ChatGenerationChunk | None:
+        """A cache hit, as one stream chunk."""
+        hit = self._cached(call)
+        if hit is None:
+            return None
+        message = hit.generations[0].message
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content=message.content,
+                usage_metadata=getattr(message, "usage_metadata", None),
+                response_metadata=message.response_metadata,
+            )
+        )
+
+    def _stream_end(self, call: _Call, model_id: str, total: AIMessageChunk | None) -> ChatGenerationChunk:
+        """The closing chunk that carries the route; a finished stream is also stored in the cache."""
+        route = call.route(model_id)
+        if total is not None:
+            answer = AIMessage(
+                content=total.content,
+                usage_metadata=total.usage_metadata,
+                response_metadata={**total.response_metadata, "aigc_route": route},
+            )
+            self._charge(model_id, answer)
+            if call.cache_key is not None and self.response_cache is not None:
+                self.response_cache.put(call.cache_key, model_id, answer)
+        return ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata={"aigc_route": route}))
+
     def _answer(self, call: _Call, model_id: str, message: BaseMessage) -> ChatResult:
         route = call.route(model_id)
         message = AIMessage(
@@ -415,6 +443,9 @@ class Router(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
+        if (hit := self._cached_chunk(call)) is not None:
+            yield hit
+            return
         config = _ISOLATED
         for model_id in call.plan:
             if self._cooling(model_id, call):
@@ -447,10 +478,11 @@ class Router(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None,
     ) -> Iterator[ChatGenerationChunk]:
         """Pass chunks on; once content has gone out, a broken or unfinished stream is an error, never a success."""
-        count, finished = 0, False
+        count, finished, total = 0, False, None
         try:
             for chunk in _chain(first, stream):
                 count += 1
+                total = chunk if total is None else total + chunk
                 finished = finished or bool(chunk.response_metadata.get("finish_reason"))
                 out = ChatGenerationChunk(message=chunk)
                 if run_manager:
@@ -461,9 +493,7 @@ class Router(BaseChatModel):
         if not finished:
             raise self._interrupted(model_id, count)
         self._record(model_id, ok=True)
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(content="", response_metadata={"aigc_route": call.route(model_id)})
-        )
+        yield self._stream_end(call, model_id, total)
 
     async def _astream(
         self,
@@ -474,6 +504,9 @@ class Router(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
+        if (hit := self._cached_chunk(call)) is not None:
+            yield hit
+            return
         config = _ISOLATED
         for model_id in call.plan:
             if self._cooling(model_id, call):
@@ -506,11 +539,12 @@ class Router(BaseChatModel):
         stream: AsyncIterator[AIMessageChunk],
         run_manager: AsyncCallbackManagerForLLMRun | None,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        count, finished = 0, False
+        count, finished, total = 0, False, None
         try:
             chunk: AIMessageChunk | None = first
             while chunk is not None:
                 count += 1
+                total = chunk if total is None else total + chunk
                 finished = finished or bool(chunk.response_metadata.get("finish_reason"))
                 out = ChatGenerationChunk(message=chunk)
                 if run_manager:
@@ -522,9 +556,7 @@ class Router(BaseChatModel):
         if not finished:
             raise self._interrupted(model_id, count)
         self._record(model_id, ok=True)
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(content="", response_metadata={"aigc_route": call.route(model_id)})
-        )
+        yield self._stream_end(call, model_id, total)
 
     def with_structured_output(
         self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any

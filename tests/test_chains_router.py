@@ -229,6 +229,12 @@ def test_cache_keeps_samples_independent_and_holds_no_key(server, tiny_model_pat
     assert route(again)["cached"] is True and chat_requests(server) == 2
     assert isinstance(router.response_cache, ResponseCache) and len(router.response_cache) == 2
     assert SECRET.encode() not in (tmp_path / "cache.db").read_bytes()
+    server.script("Streamed once.")
+    first_stream = "".join(c.content for c in router.stream(PROMPT, cache=True, seed=2))
+    second_stream = list(router.stream(PROMPT, cache=True, seed=2))
+    assert first_stream == "".join(c.content for c in second_stream) == "Streamed once."
+    assert chat_requests(server) == 3 and second_stream[0].response_metadata["aigc_route"]["cached"] is True
+    router.close()
 
 
 def test_callbacks_see_which_backend_answered(router: Router, server) -> None:
