@@ -43,7 +43,7 @@ class RenderBudget:
     max_loop_items: int = 100_000
 
 
-@dataclass
+@dataclass(slots=True)
 class RenderState:
     """Per-render bookkeeping: the budget, its deadline and the loop count."""
 
@@ -190,16 +190,18 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
 
 
 class _Bounded(NodeTransformer):
-    """Rewrite ``{% for x in it %}`` to iterate ``aigc_loop(it)`` and ``a ~ b`` to ``aigc_concat(a, b)``."""
+    """Rewrite ``{% for x in it %}`` to ``it|aigc_loop`` and ``a ~ b`` to ``[a, b]|aigc_concat`` (filters are
+    called directly by compiled code: cheaper than a sandboxed call)."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
-        node.iter = nodes.Call(nodes.Name("aigc_loop", "load"), [node.iter], [], None, None).set_lineno(node.lineno)
+        node.iter = nodes.Filter(node.iter, "aigc_loop", [], [], None, None).set_lineno(node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        return nodes.Call(nodes.Name("aigc_concat", "load"), node.nodes, [], None, None).set_lineno(node.lineno)
+        parts = nodes.List(node.nodes).set_lineno(node.lineno)
+        return nodes.Filter(parts, "aigc_concat", [], [], None, None).set_lineno(node.lineno)
 
 
 _WIDTH = re.compile(r"%[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -246,7 +248,7 @@ def _counted(iterable: Any, state: RenderState) -> Iterator[Any]:
         yield item
 
 
-def _concat(*parts: Any) -> str:
+def _concat(parts: list[Any]) -> str:
     """``a ~ b`` with the output limit applied to the result."""
     text = "".join(map(str, parts))
     limit = _state().budget.max_output_chars
@@ -318,9 +320,9 @@ def make_environment(roots: list[Path]) -> AigcSandbox:
     for name in _REMOVED_GLOBALS:
         env.globals.pop(name, None)
     env.globals["range"] = _budgeted_range
-    env.globals["aigc_loop"] = _loop
-    env.globals["aigc_concat"] = _concat
     env.filters = {name: _bounded_filter(f) for name, f in env.filters.items()}
+    env.filters["aigc_loop"] = _loop  # our own budget helpers, inserted by _Bounded
+    env.filters["aigc_concat"] = _concat
     return env
 
 

@@ -112,7 +112,10 @@ class Prompt:
 
     def to_messages(self, variables: Mapping[str, Any]) -> list[Message]:
         """Like :meth:`render`, taking one mapping (the shape a LangChain Runnable passes)."""
-        values = self.validate_inputs(variables)
+        try:
+            values = self._validate(variables).__dict__  # the template's context copies it
+        except ValidationError as exc:
+            raise _inputs_error(self.ref, self.meta.inputs, exc) from None
         state, token = render_state(self.budget)
         try:
             text = self._stream(values, state)
