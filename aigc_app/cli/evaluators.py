@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from aigc_app.cli.inputs import collect_vars, input_options, prompt_registry, prompts_dir_option
 from aigc_app.cli.output import console, err_console
-from aigc_app.cli.prompts import PATH_ENV, collect_vars
 
 __all__ = ["evaluators_group"]
 
@@ -43,9 +43,7 @@ def list_cmd() -> None:
 @click.argument("ref")
 @click.option("--output", "output_text", help="The text to score.")
 @click.option("--output-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read it here.")
-@click.option("--var", "pairs", multiple=True, metavar="NAME=VALUE", help="An input the output was made with.")
-@click.option("--vars-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--example", is_flag=True, help="Use the prompt's declared examples as inputs.")
+@input_options
 @click.option("--suite", "suite_name", default="offline", show_default=True, help="Built-in suite or YAML file.")
 @click.option(
     "--config",
@@ -53,13 +51,7 @@ def list_cmd() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Project config for the judge tier's models (default: ./aigc.yaml when present, and env).",
 )
-@click.option(
-    "--prompts-dir",
-    "dirs",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help=f"Extra prompt library root (repeatable; also ${PATH_ENV}).",
-)
+@prompts_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def score_cmd(
     ref: str,
@@ -78,13 +70,11 @@ def score_cmd(
     from evaluators.base import Sample
     from evaluators.registry import EvaluatorRegistry
     from evaluators.suite import load_suite
-    from prompts import PromptRegistry
 
     if (output_text is None) == (output_file is None):
         raise click.UsageError("give the text with --output or --output-file (one of them)")
     text = output_text if output_text is not None else output_file.read_bytes().decode("utf-8", errors="replace")
-    env_dirs = [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
-    prompt = PromptRegistry([*env_dirs, *dirs]).get(ref)
+    prompt = prompt_registry(dirs).get(ref)
     sample = Sample.from_prompt(prompt, collect_vars(prompt, pairs, vars_file, example), text)
     registry = EvaluatorRegistry(models_config=models_config(config_path))
     scores = load_suite(suite_name, registry).score([sample])[0]

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import click
 
+from aigc_app.cli.inputs import collect_vars, input_options, prompt_registry, prompts_dir_option
 from aigc_app.cli.output import console, err_console
-from aigc_app.cli.prompts import PATH_ENV, collect_vars
 
 __all__ = ["generate_cmd"]
 
 
 @click.command("generate")
 @click.argument("ref")
-@click.option("--var", "pairs", multiple=True, metavar="NAME=VALUE", help="An input value (repeatable).")
-@click.option("--vars-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML/JSON inputs.")
-@click.option("--example", is_flag=True, help="Fill inputs not given with the prompt's declared examples.")
+@input_options
 @click.option("--model", "model_id", help="Model id (openai:gpt-4o-mini, hf:./folder); default: the config's.")
 @click.option(
     "--config",
@@ -25,13 +23,7 @@ __all__ = ["generate_cmd"]
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Project config file (default: ./aigc.yaml when present).",
 )
-@click.option(
-    "--prompts-dir",
-    "dirs",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help=f"Extra prompt library root (repeatable; also ${PATH_ENV}).",
-)
+@prompts_dir_option
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Print tokens as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer and its route as JSON.")
 def generate_cmd(
@@ -46,15 +38,12 @@ def generate_cmd(
     as_json: bool,
 ) -> None:
     """Generate content from a versioned prompt with the configured model (see `aigc.yaml` / env variables)."""
-    import os
 
     from aigc_app.settings import models_config
     from chains import Router
     from chains.chain import call_options
-    from prompts import PromptRegistry
 
-    env_dirs = [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
-    prompt = PromptRegistry([*env_dirs, *dirs]).get(ref)
+    prompt = prompt_registry(dirs).get(ref)
     values = collect_vars(prompt, pairs, vars_file, example)
     config = models_config(config_path)
     if model_id:

@@ -3,36 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from aigc_app.cli.inputs import collect_vars, input_options, library_dirs, prompts_dir_option
 from aigc_app.cli.output import console, err_console, print_error, print_warning
 
 if TYPE_CHECKING:
     from prompts import Prompt, PromptRegistry
 
-__all__ = ["PATH_ENV", "collect_vars", "prompts_group"]
-
-PATH_ENV = "AIGC_PROMPTS_PATH"
+__all__ = ["prompts_group"]
 
 
 @click.group("prompts")
-@click.option(
-    "--prompts-dir",
-    "dirs",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help=f"Extra prompt library root (repeatable). Also read from ${PATH_ENV} ({os.pathsep}-separated).",
-)
+@prompts_dir_option
 @click.option("--no-builtin", is_flag=True, help="Leave out the library that ships with aigc.")
 @click.pass_context
 def prompts_group(ctx: click.Context, dirs: tuple[Path, ...], no_builtin: bool) -> None:
     """Versioned Jinja prompt templates: browse, render, publish and check them."""
-    env_dirs = [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
-    ctx.obj = {"dirs": [*env_dirs, *dirs], "builtin": not no_builtin}
+    ctx.obj = {"dirs": library_dirs(dirs), "builtin": not no_builtin}
 
 
 def _registry(ctx: click.Context) -> PromptRegistry:
@@ -130,13 +121,7 @@ def show_cmd(ctx: click.Context, ref: str) -> None:
 
 @prompts_group.command("render")
 @click.argument("ref")
-@click.option("--var", "pairs", multiple=True, metavar="NAME=VALUE", help="An input value (repeatable).")
-@click.option(
-    "--vars-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML or JSON file of input values; --var wins over it.",
-)
-@click.option("--example", is_flag=True, help="Fill inputs not given with the examples the prompt declares.")
+@input_options
 @click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON (OpenAI chat format).")
 @click.pass_context
 def render_cmd(
@@ -156,37 +141,6 @@ def render_cmd(
     for message in messages:
         out.rule(f"[bold]{message.role}[/]", align="left")
         out.print(escape(message.content))
-
-
-def collect_vars(prompt: Prompt, pairs: tuple[str, ...], vars_file: Path | None, example: bool) -> dict[str, Any]:
-    """Input values from declared examples, then a vars file, then ``--var NAME=VALUE`` pairs."""
-    values: dict[str, Any] = {}
-    if example:
-        values.update({k: s.example for k, s in prompt.meta.inputs.items() if s.example is not None})
-    if vars_file is not None:
-        values.update(_read_vars_file(vars_file))
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--var")
-        values[name.strip()] = value
-    return values
-
-
-def _read_vars_file(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise click.BadParameter(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", param_hint="--vars-file"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise click.BadParameter(f"{path}: not valid YAML/JSON: {exc}", param_hint="--vars-file") from None
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"{path}: must hold a mapping of input names to values", param_hint="--vars-file")
-    return data
 
 
 @prompts_group.command("diff")
