@@ -324,3 +324,22 @@ def test_router_configuration_mistakes_are_named(server, tiny_model_path) -> Non
             config={"fallbacks": ["hf:typo"]},
             auto="openai:gpt-test",
         )
+
+
+class Weather(BaseModel):
+    """Look up the weather in a city."""
+
+    city: str
+
+
+def test_tools_reach_the_backend_that_answers(router: Router, server, tiny_model_path) -> None:
+    from chains.testing import ToolCall
+
+    server.script(Answer(tool_calls=[ToolCall(name="Weather", arguments={"city": "Lisbon"})]))
+    answer = router.bind_tools([Weather], tool_choice="Weather").invoke(PROMPT)
+    assert answer.tool_calls[0]["name"] == "Weather" and answer.tool_calls[0]["args"] == {"city": "Lisbon"}
+    body = server.requests[-1].body
+    assert body["tools"][0]["function"]["name"] == "Weather"
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "Weather"}}
+    with pytest.raises(TypeError, match="does not accept"):  # the local backend has no tool calling: said, not ignored
+        router.bind_tools([Weather]).invoke(PROMPT, model=f"hf:{tiny_model_path}")
