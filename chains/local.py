@@ -28,6 +28,7 @@ from pydantic import ConfigDict, Field
 
 from chains.errors import BackendTimeout
 from chains.structured import structured_runnable
+from chains.tracing import ls_params
 
 if TYPE_CHECKING:
     from chains.batching import DynamicBatcher
@@ -143,16 +144,7 @@ class ChatTransformers(BaseChatModel):
         }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider="transformers",
-            ls_model_name=kwargs.get("model", self.model),
-            ls_model_type="chat",
-            ls_temperature=kwargs.get("temperature", self.temperature),
-            ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
-        )
-        if stop or self.stop:
-            params["ls_stop"] = stop or self.stop
-        return params
+        return ls_params("transformers", self.model, self, stop, kwargs)
 
     @property
     def engine(self) -> HFEngine:

@@ -43,6 +43,7 @@ from chains.errors import (
 from chains.openai_backend import classify_error
 from chains.registry import ModelRegistry
 from chains.structured import structured_runnable
+from chains.tracing import ls_params
 
 __all__ = ["Router"]
 
@@ -149,16 +150,7 @@ class Router(BaseChatModel):
         return {"backends": sorted(self.backends), "default": self.config.default, "auto": self.auto}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider="aigc",
-            ls_model_name=kwargs.get("model") or self._default(),
-            ls_model_type="chat",
-            ls_temperature=kwargs.get("temperature", self.temperature),
-            ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
-        )
-        if stop or self.stop:
-            params["ls_stop"] = stop or self.stop
-        return params
+        return ls_params("aigc", self._default(), self, stop, kwargs)
 
     @property
     def spent_usd(self) -> float:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from aigc_app.cli.inputs import collect_vars, input_options, prompt_registry, prompts_dir_option
+from aigc_app.cli.inputs import collect_vars, config_option, input_options, prompt_registry, prompts_dir_option
 from aigc_app.cli.output import console, err_console
 
 __all__ = ["evaluators_group"]
@@ -45,12 +45,7 @@ def list_cmd() -> None:
 @click.option("--output-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read it here.")
 @input_options
 @click.option("--suite", "suite_name", default="offline", show_default=True, help="Built-in suite or YAML file.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Project config for the judge tier's models (default: ./aigc.yaml when present, and env).",
-)
+@config_option
 @prompts_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def score_cmd(

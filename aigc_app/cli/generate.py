@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aigc_app.cli.inputs import collect_vars, input_options, prompt_registry, prompts_dir_option
+from aigc_app.cli.inputs import collect_vars, config_option, input_options, prompt_registry, prompts_dir_option
 from aigc_app.cli.output import console, err_console
 
 __all__ = ["generate_cmd"]
@@ -17,12 +17,7 @@ __all__ = ["generate_cmd"]
 @click.argument("ref")
 @input_options
 @click.option("--model", "model_id", help="Model id (openai:gpt-4o-mini, hf:./folder); default: the config's.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Project config file (default: ./aigc.yaml when present).",
-)
+@config_option
 @prompts_dir_option
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Print tokens as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer and its route as JSON.")

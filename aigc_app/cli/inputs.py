@@ -12,7 +12,15 @@ import click
 if TYPE_CHECKING:
     from prompts import Prompt, PromptRegistry
 
-__all__ = ["PATH_ENV", "collect_vars", "input_options", "library_dirs", "prompt_registry", "prompts_dir_option"]
+__all__ = [
+    "PATH_ENV",
+    "collect_vars",
+    "config_option",
+    "input_options",
+    "library_dirs",
+    "prompt_registry",
+    "prompts_dir_option",
+]
 
 PATH_ENV = "AIGC_PROMPTS_PATH"
 
@@ -22,6 +30,14 @@ prompts_dir_option = click.option(
     multiple=True,
     type=click.Path(file_okay=False, path_type=Path),
     help=f"Extra prompt library root (repeatable). Also read from ${PATH_ENV} ({os.pathsep}-separated).",
+)
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Project config file for models (default: ./aigc.yaml when present; environment variables on top).",
 )
 
 
