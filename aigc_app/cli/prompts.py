@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,7 +12,10 @@ from aigc_app.cli.inputs import collect_vars, input_options, library_dirs, promp
 from aigc_app.cli.output import console, err_console, print_error, print_warning
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from prompts import Prompt, PromptRegistry
+    from prompts.schema import InputSpec, PromptMeta
 
 __all__ = ["prompts_group"]
 
@@ -59,22 +62,31 @@ def list_cmd(ctx: click.Context, task: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    console().print(_list_table(rows), soft_wrap=False)
+
+
+def _list_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per prompt, its description wrapped under the id so the table reads well at 80 columns."""
+    from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} prompts", title_justify="left", show_lines=False)
-    for column in ("prompt", "latest", "drafts", "labels", "output", "description"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("prompt", "latest"))
+    table = Table(title=f"{len(rows)} prompts", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("prompt", ratio=1)
+    table.add_column("latest", no_wrap=True)
+    table.add_column("drafts")
+    table.add_column("labels", no_wrap=True)
+    table.add_column("output", no_wrap=True)
     for row in rows:
-        labels = " ".join(f"{k}={v}" for k, v in row["labels"].items())
         table.add_row(
-            f"[bold]{row['id']}[/]",
+            f"[bold]{escape(row['id'])}[/]\n[dim]{escape(row['description'])}[/]",
             row["latest"] or "[dim]-[/]",
             ", ".join(row["drafts"]),
-            labels,
+            "\n".join(f"{k}={v}" for k, v in row["labels"].items()),
             row["output"],
-            row["description"],
+            end_section=True,
         )
-    console().print(table)
+    return table
 
 
 @prompts_group.command("show")
@@ -82,41 +94,61 @@ def list_cmd(ctx: click.Context, task: str | None, as_json: bool) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, ref: str) -> None:
     """Show one prompt version: metadata, inputs, expectations and the template source."""
+    from rich.markup import escape
     from rich.syntax import Syntax
-    from rich.table import Table
 
     prompt = _registry(ctx).get(ref)
     meta = prompt.meta
     out = console()
     state = "[green]published[/]" if prompt.published else "[yellow]draft[/]"
-    out.print(f"[bold]{prompt.ref}[/]  {state}  sha256:{prompt.hash[:16]}  ({prompt.path})")
-    out.print(f"{meta.description}\n[dim]changelog:[/] {meta.changelog}")
-    inputs = Table(
-        "input", "type", "required", "default", "constraints", "description", title="inputs", title_justify="left"
-    )
-    for name, spec in meta.inputs.items():
-        constraints = ", ".join(
-            filter(
-                None,
-                [f"enum {spec.enum}" if spec.enum else "", f"max_length {spec.max_length}" if spec.max_length else ""],
-            )
-        )
-        inputs.add_row(
-            name,
-            spec.type + (f"[{spec.items}]" if spec.items else ""),
-            "yes" if spec.is_required else "",
-            "" if spec.default is None else repr(spec.default),
-            constraints,
-            spec.description,
-        )
-    out.print(inputs)
+    # soft_wrap=False: rich wraps at word boundaries to the terminal's width instead of leaving it to the terminal.
+    out.print(f"[bold]{prompt.ref}[/]  {state}  sha256:{prompt.hash[:16]}", soft_wrap=False)
+    out.print(f"[dim]file:[/] {escape(str(prompt.path))}", soft_wrap=False)
+    out.print(f"{escape(meta.description)}\n[dim]changelog:[/] {escape(meta.changelog)}", soft_wrap=False)
+    out.print(_inputs_table(meta), soft_wrap=False)
     model = meta.model.model_dump(exclude_none=True)
-    out.print(f"[dim]model defaults:[/] {model or 'none'}   [dim]output:[/] {meta.output.format}")
+    out.print(
+        f"[dim]model defaults:[/] {escape(str(model or 'none'))}   [dim]output:[/] {meta.output.format}",
+        soft_wrap=False,
+    )
     for item in meta.expect:
-        out.print(f"[dim]expect:[/] {item.check} {item.kwargs or ''}")
+        out.print(f"[dim]expect:[/] {escape(item.check)} {escape(str(item.kwargs or ''))}", soft_wrap=False)
     if prompt.partials:
-        out.print(f"[dim]partials:[/] {', '.join(sorted(prompt.partials))}")
-    out.print(Syntax(prompt.source, "django", theme="ansi_dark", line_numbers=True, word_wrap=True))
+        out.print(f"[dim]partials:[/] {', '.join(sorted(prompt.partials))}", soft_wrap=False)
+    # Long source lines wrap at word boundaries under their line number; nothing is cut.
+    source = Syntax(prompt.source.rstrip("\n"), "django", theme="ansi_dark", line_numbers=True, word_wrap=True)
+    out.print(source, soft_wrap=False)
+
+
+def _inputs_table(meta: PromptMeta) -> Table:
+    """The declared inputs; constraints go under the description so the table reads well at 80 columns."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="inputs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("input", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("default", max_width=20)
+    table.add_column("description", ratio=1)
+    for name, spec in meta.inputs.items():
+        default = "[dim]required[/]" if spec.is_required else escape("" if spec.default is None else repr(spec.default))
+        table.add_row(
+            f"[bold]{name}[/]",
+            spec.type + (f"[{spec.items}]" if spec.items else ""),
+            default,
+            "\n".join([escape(spec.description), *(f"[dim]{escape(n)}[/]" for n in _constraints(spec))]).strip(),
+        )
+    return table
+
+
+def _constraints(spec: InputSpec) -> list[str]:
+    notes = []
+    if spec.enum:
+        notes.append("one of: " + ", ".join(str(v) for v in spec.enum))
+    if spec.max_length:
+        notes.append(f"at most {spec.max_length} {'items' if spec.type == 'list' else 'characters'}")
+    return notes
 
 
 @prompts_group.command("render")
