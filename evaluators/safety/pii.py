@@ -2,8 +2,12 @@
 street addresses, found by bounded regular expressions and confirmed by checksums where the format has one
 (Luhn for cards, mod-97 for IBANs, the control letter of Spanish DNIs, the number rules of US SSNs and UK NINOs).
 
-Detectors form a registry; when spans overlap the earlier (better validated) detector wins. Every pattern is
-linear-time: repetition is bounded and separators are mandatory between repeated groups.
+Detectors form a registry ordered by validated specificity: e-mail and IBAN (an ``@``; letters, a mod-97 check)
+before payment cards (Luhn, card grouping) before the ids, IP and street addresses, and phone numbers last (the
+loosest shape). A span claimed by an earlier detector cannot be claimed by a later one, whichever types the caller
+asked for, and every numeric pattern needs a word boundary on both sides, so the digits inside an IBAN or a
+driver's licence (``U62928788557186``) are never read as a card. Every pattern is linear-time: repetition is
+bounded and separators are mandatory between repeated groups.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class _Detector:
     validate: Validator
     min_digits: int = 0  # skip the pattern when the text has fewer ASCII digits (a cheap C-level count)
     any_of: tuple[str, ...] = ()  # skip the pattern unless one of these substrings occurs
+    shape: Validator | None = None  # what a match that fails validation still claims from looser detectors
 
 
 _DROP_DIGITS = str.maketrans("", "", "0123456789")
@@ -79,11 +84,24 @@ def _whole(match: re.Match[str]) -> tuple[int, int]:
     return match.span()
 
 
+def _card_grouping(raw: str) -> bool:
+    """Whether separators, if any, group the digits as cards print them: fours with a shorter last group
+    (4-4-4-4, 4-4-4-4-3) or 4-6-5 / 4-6-4 (American Express, Diners). Phone numbers group irregularly."""
+    groups = [len(g) for g in re.split(r"[ \-]", raw)]
+    if len(groups) == 1:
+        return True
+    if groups in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return all(n == 4 for n in groups[:-1]) and 1 <= groups[-1] <= 4
+
+
 def _card(match: re.Match[str]) -> tuple[int, int] | None:
+    """A 12-19 digit Luhn-valid number, not one digit repeated, grouped like a card. Any first digit is allowed:
+    ISO/IEC 7812 issues cards under every major industry identifier (fuel cards start with 7, some Maestro 0)."""
     raw = match.group(0)
     digits = re.sub(r"\D", "", raw)
     seps = set(re.sub(r"\d", "", raw))
-    if len(seps) > 1 or len(set(digits)) == 1 or digits[0] not in "123456":
+    if len(seps) > 1 or len(set(digits)) == 1 or not _card_grouping(raw):
         return None
     return match.span() if luhn_valid(digits) else None
 
@@ -99,6 +117,14 @@ def _iban(match: re.Match[str]) -> tuple[int, int] | None:
         if end < 0:
             return None
     return None
+
+
+def _iban_shape(match: re.Match[str]) -> tuple[int, int]:
+    """An IBAN-shaped token with a wrong check is no IBAN, but its digit groups are no card or phone either."""
+    parts = match.group(0).split(" ")
+    while len(parts) > 1 and not any(c.isdigit() for c in parts[-1]):  # a swallowed trailing word
+        parts.pop()
+    return match.start(), match.start() + len(" ".join(parts))
 
 
 def _ssn(match: re.Match[str]) -> tuple[int, int] | None:
@@ -152,7 +178,7 @@ def _phone(match: re.Match[str]) -> tuple[int, int] | None:
     return match.span()
 
 
-_CARD = r"(?<![\d+\-.])\d(?:[ \-]?\d){11,18}(?![\d\-]|\.\d)"
+_CARD = r"(?<![\w+\-.])\d(?:[ \-]?\d){11,18}(?![\w\-]|\.\d)"
 _IBAN = (
     r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,4})?|[A-Za-z0-9]{11,30})"
     r"(?![A-Za-z0-9])"
@@ -202,16 +228,16 @@ _LEADING_WORDS = re.compile(r"[A-ZÄÖÜ][\w\-]{0,30} (?:(?:[A-ZÄÖÜ][\w\-]{0,
 
 @cache
 def _detectors() -> tuple[_Detector, ...]:
-    """The detector registry, compiled once at first use; earlier entries win overlaps."""
+    """The detector registry, compiled once at first use, most specific first: earlier entries win overlaps."""
     units = ("Apt", "Apartment", "Suite", "Ste", "Unit")
     roman = ("Via", "Viale", "Calle", "Rua", "Rue", "Avenida", "Piazza", "Plaza", "Carrer", "Praça")
     table: list[tuple[str, str, Validator, int, tuple[str, ...]]] = [
+        ("EMAIL", _EMAIL, _whole, 0, ("@",)),
+        ("IBAN", _IBAN, _iban, 2, ()),  # the check digits: a BBAN may be letters only
         ("CREDIT_CARD", _CARD, _card, 12, ()),
-        ("IBAN", _IBAN, _iban, 8, ()),
         ("US_SSN", _SSN, _ssn, 9, ()),
         ("UK_NINO", _NINO, _nino, 6, ()),
         ("ES_DNI", _DNI, _dni, 8, ()),
-        ("EMAIL", _EMAIL, _whole, 0, ("@",)),
         ("IP_ADDRESS", _IPV4, _ip, 4, (".",)),
         ("IP_ADDRESS", _IPV6, _ip, 0, (":",)),
         ("STREET_ADDRESS", _STREETS[0], _whole, 1, ()),
@@ -220,7 +246,8 @@ def _detectors() -> tuple[_Detector, ...]:
         ("STREET_ADDRESS", _WORD_NUMBER, _street_word, 1, ()),
         ("PHONE", _PHONE, _phone, 7, ()),  # last: a house number followed by a zip code looks like a phone number
     ]
-    return tuple(_Detector(t, re.compile(p), v, n, a) for t, p, v, n, a in table)
+    shapes = {"IBAN": _iban_shape}
+    return tuple(_Detector(t, re.compile(p), v, n, a, shapes.get(t)) for t, p, v, n, a in table)
 
 
 def _applies(detector: _Detector, text: str, digits: int) -> bool:
@@ -232,19 +259,25 @@ def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
 
 
 def find_pii(text: str, entity_types: Sequence[str] | None = None) -> list[PIISpan]:
-    """Personal data in ``text``, in order of position (``entity_types`` limits the search)."""
+    """Personal data in ``text``, in order of position (``entity_types`` limits what is reported; every detector
+    still claims its spans, so a card left out is not reported as a phone number instead)."""
     wanted = set(entity_types) if entity_types is not None else set(ENTITY_TYPES)
     digits = len(text) - len(text.translate(_DROP_DIGITS))
     found: list[PIISpan] = []
     taken: list[tuple[int, int]] = []
     for detector in _detectors():
-        if detector.entity_type not in wanted or not _applies(detector, text, digits):
+        if not _applies(detector, text, digits):
             continue
         for match in detector.pattern.finditer(text):
             span = detector.validate(match)
-            if span is not None and span[1] > span[0] and not _overlaps(span, taken):
+            if span is None and detector.shape is not None:
+                shape = detector.shape(match)
+                if shape is not None and not _overlaps(shape, taken):
+                    taken.append(shape)
+            elif span is not None and span[1] > span[0] and not _overlaps(span, taken):
                 taken.append(span)
-                found.append(PIISpan(detector.entity_type, span[0], span[1], text[span[0] : span[1]]))
+                if detector.entity_type in wanted:
+                    found.append(PIISpan(detector.entity_type, span[0], span[1], text[span[0] : span[1]]))
     return sorted(found, key=lambda s: s.start)
 
 
