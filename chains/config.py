@@ -84,10 +84,14 @@ class CooldownPolicy(_Strict):
 
 
 class CachePolicy(_Strict):
-    """Optional SQLite response cache."""
+    """Optional SQLite response cache; answers are stored under the backend that gave them."""
 
     path: str | None = None
     enabled_by_default: bool = False
+    ttl_s: float | None = Field(None, gt=0, description="Rows older than this many seconds are misses; None: none.")
+    busy_timeout_s: float = Field(
+        2.0, ge=0, description="How long a locked cache is waited for before the read or write is skipped."
+    )
 
 
 class Price(_Strict):

@@ -64,13 +64,17 @@ class _Call:
     """The bookkeeping of one routed call."""
 
     plan: list[str]
-    cache_key: str | None = None
+    cache_request: tuple[list[BaseMessage], dict[str, Any], int] | None = None
     attempts: int = 0
     tried: list[dict[str, str]] = field(default_factory=list)
     errors: list[tuple[str, BaseException]] = field(default_factory=list)
 
     def route(self, backend: str, cached: bool = False) -> dict[str, Any]:
         return {"backend": backend, "attempts": self.attempts, "tried": self.tried, "cached": cached}
+
+    def cache_key(self, backend: str) -> str | None:
+        """The key of this request as answered by ``backend``; None when the call is not cached."""
+        return None if self.cache_request is None else cache_key(backend, *self.cache_request)
 
 
 class Router(BaseChatModel):
@@ -138,7 +142,12 @@ class Router(BaseChatModel):
             model_id: registry.create(model_id, config, **_timeout(router_config, model_id))
             for model_id in dict.fromkeys(i for i in ids if i)
         }
-        cache = ResponseCache(router_config.cache.path) if router_config.cache.path else None
+        policy = router_config.cache
+        cache = (
+            ResponseCache(policy.path, ttl_s=policy.ttl_s, busy_timeout_s=policy.busy_timeout_s)
+            if policy.path
+            else None
+        )
         return cls(backends=backends, config=router_config, auto=auto, response_cache=cache)
 
     @property
@@ -184,7 +193,7 @@ class Router(BaseChatModel):
         call = _Call(plan=list(dict.fromkeys([primary, *self.config.fallbacks])))
         call.plan = [m for m in call.plan if m in self.backends and self._fits(m, messages, params, call)]
         if options.get("cache", self.config.cache.enabled_by_default) and self.response_cache is not None:
-            call.cache_key = cache_key(primary, messages, params, int(options.get("sample_index", 0)))
+            call.cache_request = (messages, params, int(options.get("sample_index", 0)))
         return call
 
     def _rule_choice(self, messages: list[BaseMessage], task: str | None) -> str | None:
@@ -309,10 +318,10 @@ class Router(BaseChatModel):
     ) -> ChatResult:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
-        if (hit := self._cached(call)) is not None:
-            return hit
         config = _ISOLATED
         for model_id in call.plan:
+            if (hit := self._cached(call, model_id)) is not None:
+                return hit
             if self._cooling(model_id, call):
                 continue
             attempt = 0
@@ -340,10 +349,10 @@ class Router(BaseChatModel):
     ) -> ChatResult:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
-        if (hit := self._cached(call)) is not None:
-            return hit
         config = _ISOLATED
         for model_id in call.plan:
+            if (hit := self._cached(call, model_id)) is not None:
+                return hit
             if self._cooling(model_id, call):
                 continue
             attempt = 0
@@ -362,21 +371,22 @@ class Router(BaseChatModel):
                 return self._answer(call, model_id, message)
         raise self._give_up(call)
 
-    def _cached(self, call: _Call) -> ChatResult | None:
-        if call.cache_key is None or self.response_cache is None:
+    def _cached(self, call: _Call, model_id: str) -> ChatResult | None:
+        """A stored answer of ``model_id`` to this request (checked before each backend is tried)."""
+        key = call.cache_key(model_id)
+        if key is None or self.response_cache is None:
             return None
-        message = self.response_cache.get(call.cache_key)
+        message = self.response_cache.get(key, model=model_id)
         if message is None:
             return None
-        backend = message.response_metadata.get("aigc_route", {}).get("backend", call.plan[0] if call.plan else "")
-        message.response_metadata["aigc_route"] = call.route(backend, cached=True)
+        message.response_metadata["aigc_route"] = call.route(model_id, cached=True)
         return ChatResult(
-            generations=[ChatGeneration(message=message)], llm_output={"aigc_route": call.route(backend, cached=True)}
+            generations=[ChatGeneration(message=message)], llm_output={"aigc_route": call.route(model_id, cached=True)}
         )
 
-    def _cached_chunk(self, call: _Call) -> ChatGenerationChunk | None:
+    def _cached_chunk(self, call: _Call, model_id: str) -> ChatGenerationChunk | None:
         """A cache hit, as one stream chunk."""
-        hit = self._cached(call)
+        hit = self._cached(call, model_id)
         if hit is None:
             return None
         message = hit.generations[0].message
@@ -398,8 +408,7 @@ class Router(BaseChatModel):
                 response_metadata={**total.response_metadata, "aigc_route": route},
             )
             self._charge(model_id, answer)
-            if call.cache_key is not None and self.response_cache is not None:
-                self.response_cache.put(call.cache_key, model_id, answer)
+            self._store(call, model_id, answer)
         return ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata={"aigc_route": route}))
 
     def _answer(self, call: _Call, model_id: str, message: BaseMessage) -> ChatResult:
@@ -413,9 +422,14 @@ class Router(BaseChatModel):
             id=message.id,
         )
         self._charge(model_id, message)
-        if call.cache_key is not None and self.response_cache is not None:
-            self.response_cache.put(call.cache_key, model_id, message)
+        self._store(call, model_id, message)
         return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"aigc_route": route})
+
+    def _store(self, call: _Call, model_id: str, message: AIMessage) -> None:
+        """Cache an answer under the backend that gave it (a failed write is logged and skipped, never raised)."""
+        key = call.cache_key(model_id)
+        if key is not None and self.response_cache is not None:
+            self.response_cache.put(key, model_id, message)
 
     def _charge(self, model_id: str, message: AIMessage) -> None:
         price = self.config.prices.get(model_id)
@@ -436,11 +450,11 @@ class Router(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
-        if (hit := self._cached_chunk(call)) is not None:
-            yield hit
-            return
         config = _ISOLATED
         for model_id in call.plan:
+            if (hit := self._cached_chunk(call, model_id)) is not None:
+                yield hit
+                return
             if self._cooling(model_id, call):
                 continue
             attempt = 0
@@ -497,11 +511,11 @@ class Router(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         options, params = self._split_kwargs(stop, kwargs)
         call = self._plan(messages, options, params)
-        if (hit := self._cached_chunk(call)) is not None:
-            yield hit
-            return
         config = _ISOLATED
         for model_id in call.plan:
+            if (hit := self._cached_chunk(call, model_id)) is not None:
+                yield hit
+                return
             if self._cooling(model_id, call):
                 continue
             attempt = 0
