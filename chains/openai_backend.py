@@ -1,15 +1,21 @@
 """The OpenAI route: ``ChatOpenAI`` configured by us, error translation, and the moderation endpoint.
 
 Works with api.openai.com and with any server that speaks the Chat Completions API (vLLM, TGI, Azure, LM Studio):
-set ``base_url``. Retries are the router's job, so the client itself never retries.
+set ``base_url``. Retries are the router's job, so the client itself never retries. Async calls go through one
+connection pool per event loop (:class:`LoopBoundAsyncClient`), so ``asyncio.run`` may be called again and again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import importlib
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import openai
 from langchain_openai import ChatOpenAI
 
 from chains.config import OpenAISettings
@@ -24,7 +30,7 @@ from chains.errors import (
     UnknownModel,
 )
 
-__all__ = ["ModerationResult", "classify_error", "create_openai_chat", "moderate"]
+__all__ = ["LoopBoundAsyncClient", "ModerationResult", "classify_error", "create_openai_chat", "moderate"]
 
 _PLACEHOLDER_KEY = "not-set"  # ChatOpenAI needs a value; sending it gets a clear 401 from a real API
 
@@ -40,15 +46,51 @@ def create_openai_chat(model: str, settings: OpenAISettings, **params: Any) -> C
         timeout=params.pop("timeout", settings.timeout),
         max_retries=0,
         stream_usage=True,
+        http_async_client=params.pop("http_async_client", None) or LoopBoundAsyncClient(),
         **params,
     )
 
 
+class LoopBoundAsyncClient(openai.DefaultAsyncHttpxClient):
+    """The async HTTP client of our ``ChatOpenAI``: it sends through one pooled client per event loop.
+
+    A pooled connection belongs to the loop that opened it; shared across loops (LangChain caches one client per
+    process), every second ``asyncio.run(model.ainvoke(...))`` fails with "Event loop is closed". Pools are created
+    lazily for the running loop and dropped once their loop is closed.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pool_kwargs = kwargs
+        self._pools: dict[asyncio.AbstractEventLoop, openai.DefaultAsyncHttpxClient] = {}
+        self._pools_lock = threading.Lock()
+
+    def _pool(self) -> openai.DefaultAsyncHttpxClient:
+        loop = asyncio.get_running_loop()
+        with self._pools_lock:
+            for gone in [other for other in self._pools if other.is_closed()]:
+                del self._pools[gone]  # its sockets close when collected; its loop cannot run a clean close now
+            pool = self._pools.get(loop)
+            if pool is None or pool.is_closed:
+                pool = self._pools[loop] = openai.DefaultAsyncHttpxClient(**self._pool_kwargs)
+        return pool
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        """Send on the running loop's own pool."""
+        return await self._pool().send(request, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close the running loop's pool and this client."""
+        with self._pools_lock:
+            pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.aclose()
+        await super().aclose()
+
+
 def classify_error(exc: BaseException, model: str) -> BaseException:
     """Translate an ``openai`` exception into our tree (other exceptions pass through unchanged)."""
-    import httpx
-    import openai
-
+    timeouts, transport_errors = _http_errors()
     if isinstance(exc, ModelError):
         return exc
     status = getattr(exc, "status_code", None)
@@ -64,9 +106,9 @@ def classify_error(exc: BaseException, model: str) -> BaseException:
         return RateLimited(
             f"{model}: rate limited (429): {detail}", model=model, status=429, retry_after=_retry_after(exc)
         )
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+    if isinstance(exc, (openai.APITimeoutError, *timeouts)):
         return BackendTimeout(f"{model}: no answer within the timeout", model=model)
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(exc, (openai.APIConnectionError, *transport_errors)):
         return BackendError(f"{model}: connection failed: {detail}", model=model)
     if isinstance(exc, openai.NotFoundError):
         return UnknownModel(
@@ -83,6 +125,21 @@ def classify_error(exc: BaseException, model: str) -> BaseException:
     if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError):
         return BackendError(f"{model}: the server sent a malformed response: {detail}", model=model)
     return exc
+
+
+@functools.cache
+def _http_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """Timeout and transport errors of the HTTP libraries present: openai >= 3 speaks httpx2, older ones httpx."""
+    timeouts: list[type[BaseException]] = []
+    transport: list[type[BaseException]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        transport.append(module.TransportError)
+    return tuple(timeouts), tuple(transport)
 
 
 def _detail(exc: BaseException) -> str:
@@ -119,8 +176,6 @@ def moderate(
     model: str = "omni-moderation-latest",
 ) -> list[ModerationResult]:
     """Classify texts with OpenAI's moderation endpoint (or a compatible server's)."""
-    import openai
-
     key = settings.api_key.get_secret_value() if settings.api_key else _PLACEHOLDER_KEY
     with openai.OpenAI(base_url=settings.base_url, api_key=key, timeout=settings.timeout, max_retries=0) as client:
         try:
