@@ -8,8 +8,7 @@ import threading
 import httpx2
 import pytest
 
-from chains import BackendError, ModelsConfig, Router
-from chains import openai_backend
+from chains import BackendError, ModelsConfig, Router, openai_backend
 from chains.openai_backend import classify_error, create_openai_chat
 
 
@@ -35,7 +34,8 @@ def test_a_fresh_event_loop_per_call_works_every_time(server) -> None:
 
 
 def test_streams_on_fresh_loops_and_loops_in_threads(server) -> None:
-    model = create_openai_chat("gpt-test", ModelsConfig.model_validate({"openai": {"base_url": server.base_url}}).openai)
+    settings = ModelsConfig.model_validate({"openai": {"base_url": server.base_url}}).openai
+    model = create_openai_chat("gpt-test", settings)
 
     async def stream(text: str) -> str:
         return "".join([str(chunk.content) async for chunk in model.astream(text)])
@@ -54,7 +54,8 @@ def test_streams_on_fresh_loops_and_loops_in_threads(server) -> None:
     assert results == {n: f"You said: thread {n}" for n in range(4)}
     assert asyncio.run(stream("last")) == "You said: last"
     client = model.http_async_client
-    assert isinstance(client, openai_backend.LoopBoundAsyncClient) and len(client._pools) == 1  # closed loops' pools are dropped
+    assert isinstance(client, openai_backend.LoopBoundAsyncClient)
+    assert len(client._pools) == 1  # the pools of closed loops are dropped
 
 
 def test_transport_errors_of_the_clients_http_library_are_classified() -> None:
