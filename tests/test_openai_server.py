@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import signal
@@ -349,6 +350,28 @@ def test_concurrent_requests_are_all_answered_once(server: OpenAIServer, client:
         answers = list(pool.map(ask, range(32)))
     assert sorted(answers) == sorted(f"answer {i}" for i in range(32))
     assert len(server.requests) == 32
+
+
+def test_hundreds_of_clients_connecting_at_once_are_all_answered(server: OpenAIServer) -> None:
+    async def crowd(count: int) -> list[str | BaseException]:
+        clients = [
+            openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0, timeout=60)
+            for _ in range(count)
+        ]
+
+        async def ask(client: openai.AsyncOpenAI, i: int) -> str:
+            messages = [{"role": "user", "content": f"question {i}"}]
+            response = await client.chat.completions.create(model="gpt-test", messages=messages)  # type: ignore[arg-type]
+            return response.choices[0].message.content or ""
+
+        try:
+            return await asyncio.gather(*(ask(c, i) for i, c in enumerate(clients)), return_exceptions=True)
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    answers = asyncio.run(crowd(256))  # one connection each, all opened together: more than any small backlog
+    assert answers == [f"You said: question {i}" for i in range(256)]
+    assert len(server.requests) == 256
 
 
 # ---------------------------------------------------------------------------------------------- helpers and CLI

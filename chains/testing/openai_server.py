@@ -628,9 +628,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its OpenAIServer and its open connections (to cut them on stop)."""
+    """ThreadingHTTPServer that knows its OpenAIServer and its open connections (to cut them on stop).
+
+    One daemon thread per connection, and a listen backlog for hundreds of clients connecting at once
+    (socketserver's default of 5 resets connections beyond it).
+    """
 
     daemon_threads = True
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], app: OpenAIServer) -> None:
         self.app = app
