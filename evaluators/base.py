@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from evaluators.errors import MissingDependency, missing_dependency
+
 __all__ = [
     "BatchEvaluator",
     "Evaluator",
@@ -83,7 +85,12 @@ class Sample:
 
 @dataclass(frozen=True)
 class Score:
-    """The result of one evaluator on one sample. ``value`` is 0..1, higher is better."""
+    """The result of one evaluator on one sample. ``value`` is 0..1, higher is better.
+
+    ``passed`` is None when there is no verdict: an advisory figure, no threshold, or a check that does not apply
+    to this sample (``applicable=False``, e.g. diversity of a single text; its value then means nothing). Build the
+    last with :meth:`not_applicable`.
+    """
 
     name: str
     value: float
@@ -93,10 +100,18 @@ class Score:
     details: Mapping[str, Any] = field(default_factory=dict)
     evaluator_version: str = "1"
     error: str | None = None
+    applicable: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.value <= 1.0:
             raise ValueError(f"score {self.name}: value {self.value} is outside 0..1")
+        if not self.applicable and self.passed is not None:
+            raise ValueError(f"score {self.name}: a check that does not apply can neither pass nor fail")
+
+    @classmethod
+    def not_applicable(cls, name: str, reason: str, evaluator_version: str = "1", **details: Any) -> Score:
+        """The Score of a check that does not apply to the sample: neither passed nor failed."""
+        return cls(name, 0.0, None, None, f"not applicable: {reason}", details, evaluator_version, applicable=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -109,6 +124,7 @@ class Score:
             "details": dict(self.details),
             "evaluator_version": self.evaluator_version,
             "error": self.error,
+            "applicable": self.applicable,
         }
 
 
@@ -130,8 +146,10 @@ class BatchEvaluator(Evaluator, Protocol):
 
 
 def error_score(evaluator: Evaluator, exc: BaseException) -> Score:
-    """The Score that records a failure inside an evaluator."""
+    """The Score that records a failure inside an evaluator (a missing package names the extra to install)."""
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    if isinstance(exc, ImportError) and not isinstance(exc, MissingDependency) and exc.name:
+        exc = missing_dependency(evaluator.name, exc)
     origin = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
     return Score(
         name=evaluator.name,

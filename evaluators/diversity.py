@@ -2,7 +2,8 @@
 
 Variants come from ``sample.metadata["variants"]`` or from the output itself: a JSON array, or an object with one
 array field (``{"variants": [...]}``); object variants are joined field by field. value = mean of distinct-2,
-1 - self-BLEU and the mean pairwise embedding distance (each 0..1, higher is more diverse).
+1 - self-BLEU and the mean pairwise embedding distance (each 0..1, higher is more diverse). An output with fewer
+than two variants (a single social post) is not applicable: neither passed nor failed.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class Diversity:
 
     def _one(self, variants: list[str], spread: float | None) -> Score:
         if not variants:
-            return Score(self.name, 0.0, None, self.threshold, "fewer than two variants found", evaluator_version="1")
+            return Score.not_applicable(self.name, "the output holds fewer than two variants", self.version)
         d1, d2, sb = distinct_n(variants, 1), distinct_n(variants, 2), self_bleu(variants)
         parts = [d2, 1 - sb] + ([min(1.0, max(0.0, spread))] if spread is not None else [])
         value = sum(parts) / len(parts)

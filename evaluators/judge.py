@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from evaluators.base import Sample, Score
+from evaluators.errors import EvaluatorError
 
 __all__ = ["EVALUATORS", "LLMJudge", "expected_digit"]
 
@@ -136,15 +137,30 @@ class LLMJudge:
         )
 
 
+_NO_MODEL_HINT = (
+    "set models.router.default, models.openai or models.local in the project config (aigc.yaml, or the file given "
+    "with --config), or the environment: OPENAI_API_KEY (with OPENAI_BASE_URL for a compatible server), "
+    "AIGC_LOCAL_MODEL=hf:<folder>, or AIGC_MODEL=<provider:model>"
+)
+"""What makes a model available to the judge tier (``aigc evaluators score`` has no ``--model`` option)."""
+
+
 def _factory(name: str, prompt_ref: str) -> Any:
     def build(model: Any = None, model_id: str | None = None, config: Any = None, **params: Any) -> LLMJudge:
         if model is None:
             from chains import ModelsConfig, Router
+            from chains.errors import UnknownModel
 
             config = config or ModelsConfig()
             if model_id:
                 config.router.default = model_id
-            model = Router.from_config(config)
+            try:
+                model = Router.from_config(config)
+            except UnknownModel as exc:
+                if exc.model is not None:  # a configured id that names no backend: the router's message is exact
+                    raise
+                raise EvaluatorError(f"evaluator {name!r} judges with a chat model, and none is configured: "
+                                     f"{_NO_MODEL_HINT}") from None  # fmt: skip
         return LLMJudge(name, params.pop("prompt_ref", prompt_ref), model, **params)
 
     return build

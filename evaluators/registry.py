@@ -7,6 +7,7 @@ factory ``(**params) -> Evaluator``.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from evaluators.base import Evaluator
-from evaluators.errors import EvaluatorError, InvalidArguments, UnknownEvaluator
+from evaluators.errors import InvalidArguments, UnknownEvaluator, missing_dependency
 
 __all__ = ["AREAS", "ENTRY_POINT_GROUP", "EvaluatorRegistry"]
 
@@ -58,7 +59,9 @@ class EvaluatorRegistry:
         """Build the evaluator ``name`` with ``params``."""
         factory = self._factories.get(name)
         if factory is None:
-            raise UnknownEvaluator(f"unknown evaluator {name!r}; registered: {', '.join(self.names)}")
+            close = difflib.get_close_matches(name, self.names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnknownEvaluator(f"unknown evaluator {name!r}{hint}; registered: {', '.join(self.names)}")
         if self.models_config is not None and "config" not in params and _takes(factory, "config"):
             params = {**params, "config": self.models_config}
         try:
@@ -66,10 +69,7 @@ class EvaluatorRegistry:
         except TypeError as exc:
             raise InvalidArguments(f"evaluator {name!r} does not take these arguments: {exc}") from None
         except ImportError as exc:
-            raise EvaluatorError(
-                f"evaluator {name!r} needs the package {exc.name!r}, which is not installed: "
-                f"pip install -c constraints.txt 'aigc[eval]'"
-            ) from None
+            raise missing_dependency(name, exc) from None
 
 
 def _takes(factory: Factory, name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,6 +78,46 @@ def test_cut_off_text(ending: str, penalty: float) -> None:
 
 def test_list_ending_is_not_truncation() -> None:
     assert degeneration("Bring these things:\n- a warm coat\n- good boots").details["truncated"]["penalty"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Loving our new trail shoe. #running #trail",
+        "Loving our new trail shoe #running",
+        "Big thanks to everyone who ran with us today @trailclub",
+        "Read the full review of the shoe at https://example.com/reviews/trail-shoe",
+        "Our new trail shoe is finally here \U0001f3c3\u200d\u2640\ufe0f",
+        "Our new trail shoe is finally here \U0001f44d\U0001f3fd",
+        "The shoe comes in three colours (red, blue, black)",
+        'Our tester called it "the best grip on wet rock"',
+        "Ready for the weekend?\n\n#running #trail #newshoes",
+    ],
+)
+def test_a_complete_post_ending_in_tags_links_emoji_or_closers_is_not_truncated(text: str) -> None:
+    score = degeneration(text)
+    assert score.details["truncated"]["penalty"] == 0.0 and score.value == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "penalty"),
+    [("Join us for the #TrailDay run with", 0.5), ("Our shoe grips wet rock, drains fast,", 0.5)],
+)
+def test_a_post_cut_after_a_tag_is_still_truncated(text: str, penalty: float) -> None:
+    assert degeneration(text).details["truncated"]["penalty"] == penalty
+
+
+def test_summeval_calibration_reports_each_fluency_score_on_its_own(tmp_path: Path) -> None:
+    from evaluators.fluency.calibration import summeval_rows
+
+    texts = [FLUENT, "I think that the answer is yes and " * 12, "After the concert the crowd slowly left the"]
+    rows = [
+        {"summary": t, "expert_mean": {"fluency": f}} for t, f in zip(texts * 2, [5, 2, 3, 4.5, 1.5, 2.5], strict=True)
+    ]
+    path = tmp_path / "summeval.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    produced = summeval_rows(path)
+    assert sorted(r["evaluator"] for r in produced) == ["acceptability", "degeneration"]  # no product of the two
 
 
 @pytest.mark.parametrize("garbage", ["cafÃ© and rÃ©sumÃ©", "it\u2019s â€™broken", "bad \ufffd byte", "bell\x07 char"])

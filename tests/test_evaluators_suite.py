@@ -138,3 +138,130 @@ def test_cli_calibrate_says_clearly_when_data_is_missing(capsys, tmp_path: Path,
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path / "nowhere"))
     assert run(["evaluators", "calibrate", "--out", str(tmp_path / "c.md")]) == 1
     assert "no labelled data folder found" in capsys.readouterr().err
+
+
+# --- one source of truth for thresholds ------------------------------------------------------------------------------
+
+
+def test_a_suite_entry_without_threshold_keeps_the_evaluators_calibrated_one() -> None:
+    from evaluators.safety.toxicity import DEFAULT_THRESHOLD, ToxicityEvaluator
+
+    texts = ["A calm and friendly note.", "You are a damn idiot.", "That was a damn good lesson, you fool."]
+    own = ToxicityEvaluator().score_batch([Sample(output=t) for t in texts])
+    for name in ("offline", "writing", "marketing"):
+        entry = next(e for e in load_suite(name).spec.evaluators if e.evaluator == "toxicity")
+        assert entry.threshold is None and not entry.thresholds, name  # no restated number in a built-in suite
+    rows = load_suite("offline").score([Sample(output=t) for t in texts])
+    suite = [next(s for s in row if s.name == "toxicity") for row in rows]
+    assert [s.passed for s in suite] == [s.passed for s in own]
+    assert all(s.threshold == pytest.approx(1 - DEFAULT_THRESHOLD) for s in suite)  # on the value scale
+
+
+def test_a_deliberate_override_is_applied_on_the_value_scale() -> None:
+    spec = SuiteSpec(name="t", evaluators=[{"evaluator": "toxicity", "threshold": 0.99}])
+    (row,) = Suite(spec).score([Sample(output="That was a damn good lesson.")])
+    assert row[0].threshold == 0.99 and row[0].passed is (row[0].value >= 0.99)
+
+
+# --- not applicable ---------------------------------------------------------------------------------------------------
+
+
+def test_diversity_of_a_single_post_is_not_applicable_neither_pass_nor_fail() -> None:
+    (row,) = load_suite("marketing").score([social_sample("Loving our new trail shoe. #running #trail")])
+    by_name = {s.name: s for s in row}
+    diversity = by_name["diversity"]
+    assert diversity.applicable is False and diversity.passed is None and diversity.threshold is None
+    assert "not applicable" in diversity.reason and diversity.to_dict()["applicable"] is False
+    assert by_name["degeneration"].passed is True  # a post ending in hashtags is not truncated
+    variants = Sample(output='["Grip that holds on wet rock.", "Drains fast, dries faster, fits wide feet."]')
+    (scored,) = load_suite("marketing").score([variants])
+    multi = next(s for s in scored if s.name == "diversity")
+    assert multi.applicable and multi.passed is not None and multi.threshold == 0.5
+    with pytest.raises(ValueError, match="neither pass nor fail"):
+        Score("x", 0.0, passed=True, applicable=False)
+
+
+def test_cli_shows_not_applicable(capsys) -> None:
+    args = ["evaluators", "score", "marketing/social_post", "--var", "platform=x", "--var", "topic=shoes"]
+    assert run([*args, "--output", "Loving our new trail shoe. #running #trail", "--suite", "marketing"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "diversity" in x)
+    assert "n/a" in line and "fail" not in line
+
+
+# --- a missing optional package -----------------------------------------------------------------------------------
+
+
+def test_a_missing_optional_package_becomes_an_error_score_and_the_suite_runs(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "numpy", None)  # `import numpy` now raises ImportError, as in a core install
+    for name in [m for m in sys.modules if m.startswith("evaluators.fluency.acceptability")]:
+        monkeypatch.delitem(sys.modules, name)
+    spec = SuiteSpec(
+        name="t",
+        evaluators=[
+            {"evaluator": "acceptability", "advisory": True},
+            {"evaluator": "acceptability"},
+            {"evaluator": "degeneration"},
+        ],
+    )
+    (row,) = Suite(spec).score([Sample(output="A calm and friendly note about our new shoe.")])
+    advisory, gating, degeneration = row
+    for score in (advisory, gating):
+        assert score.error and "needs the package 'numpy'" in score.error and "aigc[eval]" in score.error
+    assert advisory.passed is None and gating.passed is False
+    assert degeneration.error is None and degeneration.passed is True
+    (offline,) = load_suite("offline").score([Sample(output="A calm and friendly note about our new shoe.")])
+    assert next(s for s in offline if s.name == "acceptability").error
+
+
+def test_an_import_error_while_scoring_names_the_extra() -> None:
+    class NeedsPackage:
+        name = "needs_package"
+        version = "1"
+
+        def score(self, sample: Sample) -> Score:
+            raise ModuleNotFoundError("No module named 'profanity_check'", name="profanity_check")
+
+    spec = SuiteSpec(name="t", evaluators=[{"evaluator": "needs_package"}])
+    (row,) = Suite(spec, EvaluatorRegistry(factories={"needs_package": NeedsPackage})).score([Sample(output="Hi.")])
+    assert "needs the package 'profanity_check'" in row[0].error and "aigc[eval]" in row[0].error
+
+
+# --- native thread pools ----------------------------------------------------------------------------------------------
+
+
+class RecordsThreads:
+    """Records the BLAS/OpenMP pool sizes threadpoolctl sees while it scores."""
+
+    name = "records_threads"
+    version = "1"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def score(self, sample: Sample) -> Score:
+        from threadpoolctl import threadpool_info
+
+        self.seen += [pool["num_threads"] for pool in threadpool_info()]
+        return Score(self.name, 1.0, True)
+
+
+def test_the_suite_caps_native_thread_pools_while_scoring() -> None:
+    import numpy  # noqa: F401  (loads the BLAS library whose pool is capped)
+    from threadpoolctl import threadpool_info
+
+    recorder = RecordsThreads()
+    suite = Suite(
+        SuiteSpec(name="t", evaluators=[{"evaluator": "r"}]), EvaluatorRegistry(factories={"r": lambda: recorder})
+    )
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    suite.score([Sample(output="x")])
+    assert recorder.seen and set(recorder.seen) == {1}  # the default: one thread per pool
+    recorder.seen.clear()
+    suite.score([Sample(output="x")], threads=2, workers=2)
+    assert recorder.seen and max(recorder.seen) <= 2
+    assert [pool["num_threads"] for pool in threadpool_info()] == before  # restored afterwards
+    recorder.seen.clear()
+    suite.score([Sample(output="x")], threads=None)
+    assert recorder.seen == before

@@ -16,6 +16,7 @@ from aigc_app.cli.output import console, err_console
 __all__ = ["evaluators_group"]
 
 DATA_ENV = "AIGC_DATA_DIR"
+THREADS_ENV = "AIGC_EVAL_THREADS"
 AREAS = ("adherence", "fluency", "safety")
 
 
@@ -45,6 +46,14 @@ def list_cmd() -> None:
 @click.option("--output-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read it here.")
 @input_options
 @click.option("--suite", "suite_name", default="offline", show_default=True, help="Built-in suite or YAML file.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    envvar=THREADS_ENV,
+    help=f"Threads per native pool (BLAS, OpenMP, torch) while scoring; 0 = the libraries' defaults [${THREADS_ENV}].",
+)
 @config_option
 @prompts_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
@@ -56,6 +65,7 @@ def score_cmd(
     vars_file: Path | None,
     example: bool,
     suite_name: str,
+    threads: int,
     config_path: Path | None,
     dirs: tuple[Path, ...],
     as_json: bool,
@@ -72,7 +82,7 @@ def score_cmd(
     prompt = prompt_registry(dirs).get(ref)
     sample = Sample.from_prompt(prompt, collect_vars(prompt, pairs, vars_file, example), text)
     registry = EvaluatorRegistry(models_config=models_config(config_path))
-    scores = load_suite(suite_name, registry).score([sample])[0]
+    scores = load_suite(suite_name, registry).score([sample], threads=threads or None)[0]
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in scores], indent=2, ensure_ascii=False))
         return
@@ -80,14 +90,15 @@ def score_cmd(
 
 
 def print_scores(title: str, scores: list[Any]) -> None:
-    """A table of scores with a pass/fail column."""
+    """A table of scores with a verdict column: pass, fail, error, ``-`` (no verdict) or n/a (does not apply)."""
     from rich.table import Table
 
     table = Table("evaluator", "value", "threshold", "verdict", "reason", title=title, title_justify="left")
     for s in scores:
-        verdict = "[red]error[/]" if s.error else {True: "[green]pass[/]", False: "[red]fail[/]", None: "-"}[s.passed]
+        verdict = {True: "[green]pass[/]", False: "[red]fail[/]", None: "-"}[s.passed]
+        verdict = "[red]error[/]" if s.error else verdict if s.applicable else "n/a"
         threshold = "" if s.threshold is None else f"{s.threshold:.2f}"
-        table.add_row(s.name, f"{s.value:.2f}", threshold, verdict, s.error or s.reason)
+        table.add_row(s.name, f"{s.value:.2f}" if s.applicable else "-", threshold, verdict, s.error or s.reason)
     console().print(table)
 
 

@@ -9,7 +9,8 @@
   ``clip(2 * d)``: one repeat in eight sentences costs 0.25, half the text repeated costs everything.
 - ``truncated``: the text stops mid-sentence. Penalty 0.5 when it ends on a dangling word (the, and, of, ...) or on
   a comma, colon or dash; 0.3 when it ends without terminal punctuation; nothing for outputs under four words or
-  ending in a list item, table row or heading (those need no full stop).
+  ending in a list item, table row or heading (those need no full stop), nor for a complete text that closes with
+  what posts put last: hashtags, @mentions, URLs, emoji or other symbols, closing brackets and quotes.
 - ``encoding``: U+FFFD replacement characters, UTF-8-read-as-Latin-1 mojibake ("Ã©", "â€™") and control
   characters; penalty ``min(1, 0.25 * count)``.
 - ``language``: when a language is expected (the factory's ``language``, ``sample.inputs["language"]`` or
@@ -22,6 +23,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +43,9 @@ _MOJIBAKE = re.compile(r"Ã[\u0080-\u00bf]|Â[\u00a0-\u00bf]|â€[\u0080-\u00ff
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]")
 _WORDS = re.compile(r"\w+(?:'\w+)*")
 _STRUCTURED_LINE = re.compile(r"^\s*([-*•+|#>]|\d+[.)]\s)")
+# What a complete post may end with instead of a full stop: a hashtag, an @mention or a URL as the last token.
+_TAIL_TOKEN = re.compile(r"(?:#\w[\w\-]*|@\w[\w.\-]*|(?:https?://|www\.)\S+)[.!?…)\]}\"'”’»]*$", re.IGNORECASE)
+_CLOSERS = ")]}\"'”’»›`*>_~"
 _NAMES = {
     "english": "en",
     "french": "fr",
@@ -112,11 +117,20 @@ def check_sentences(sentences: list[str]) -> dict[str, Any]:
     }
 
 
+def _is_symbol(char: str) -> bool:
+    """Emoji and other pictographs, including their joiners, variation selectors and skin-tone modifiers."""
+    if char in "\u200d\ufe0e\ufe0f" or "\U0001f000" <= char <= "\U0001faff":
+        return True
+    return unicodedata.category(char) in ("So", "Sk")
+
+
 def check_truncation(text: str, words: list[str]) -> dict[str, Any]:
     """Whether the text stops mid-sentence, and the penalty."""
     stripped = text.rstrip()
     if len(words) < 4:
         return {"penalty": 0.0, "skipped": "under 4 words"}
+    if _TAIL_TOKEN.search(stripped.rsplit(None, 1)[-1]) or _is_symbol(stripped[-1]) or stripped[-1] in _CLOSERS:
+        return {"penalty": 0.0}  # a post closing with tags, a link, emoji, or a closing bracket or quote
     last_line = stripped.rsplit("\n", 1)[-1]
     last_word = words[-1].lower()
     if stripped[-1] in ",:;-–—" or (last_word in _DANGLING and stripped.endswith(words[-1])):

@@ -257,8 +257,9 @@ class InjectionEvaluator:
         return scores
 
     def _to_score(self, texts: list[str], results: list[InjectionResult], threshold: float) -> Score:
+        on_value = round(1.0 - threshold, 6)  # Score thresholds are on the value scale (value = 1 - probability)
         if not texts:
-            return Score(self.name, 1.0, True, threshold, "no user inputs to check", {}, self.version)
+            return Score(self.name, 1.0, True, on_value, "no user inputs to check", {}, self.version)
         worst = max(range(len(texts)), key=lambda i: results[i].probability)
         top = results[worst]
         passed = top.probability < threshold
@@ -271,5 +272,6 @@ class InjectionEvaluator:
             "patterns": list(top.patterns),
             "text": texts[worst][:200],
             "checked": len(texts),
+            "probability_threshold": threshold,
         }
-        return Score(self.name, 1.0 - top.probability, passed, threshold, reason, details, self.version)
+        return Score(self.name, 1.0 - top.probability, passed, on_value, reason, details, self.version)

@@ -153,7 +153,8 @@ def toxicity_probabilities(texts: Sequence[str]) -> list[ToxicityResult]:
 
 
 class ToxicityEvaluator:
-    """Offensive language in the output. value = 1 - toxicity probability; fails at or above ``threshold``."""
+    """Offensive language in the output. value = 1 - toxicity probability; fails when the probability is at or
+    above ``threshold`` (calibrated: DEFAULT_THRESHOLD), reported on the value scale as ``1 - threshold``."""
 
     name = "toxicity"
     version = "1"
@@ -175,5 +176,12 @@ class ToxicityEvaluator:
         passed = result.probability < self.threshold
         terms = ", ".join(sorted({f["term"] for f in flagged}))
         reason = f"toxicity {result.probability:.2f}" + (f"; offensive terms: {terms}" if terms else "")
-        details = {"probability": result.probability, "classifier": result.classifier, "matches": flagged, "mild": mild}
-        return Score(self.name, 1.0 - result.probability, passed, self.threshold, reason, details, self.version)
+        details = {
+            "probability": result.probability,
+            "classifier": result.classifier,
+            "matches": flagged,
+            "mild": mild,
+            "probability_threshold": self.threshold,
+        }
+        on_value = round(1.0 - self.threshold, 6)  # Score thresholds are on the value scale (value = 1 - probability)
+        return Score(self.name, 1.0 - result.probability, passed, on_value, reason, details, self.version)
