@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -144,7 +147,25 @@ def lock(registry: PromptRegistry) -> list[LockChange]:
 def _write_lock(path: Path, prompts: dict[str, dict[str, str]]) -> None:
     ordered = {pid: dict(sorted(v.items(), key=lambda kv: Version.parse(kv[0]))) for pid, v in sorted(prompts.items())}
     text = json.dumps({"lock_version": 1, "prompts": ordered}, indent=2) + "\n"
-    path.write_text(text, encoding="utf-8")
+    _write_atomic(path, text)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a temporary file beside ``path``, then rename it over ``path``: a failure leaves the old file whole."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for write_text
+    try:
+        with open(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temporary, path.stat().st_mode & 0o7777)  # keep the permissions the old file had
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 _VERSION_LINE = re.compile(r"^version:.*$", re.MULTILINE)
@@ -193,4 +214,4 @@ def _write_labels(path: Path, labels: dict[str, dict[str, str]]) -> None:
         "# Change them with: aigc prompts label set task/name@VERSION LABEL\n"
     )
     body = yaml.safe_dump({k: dict(sorted(v.items())) for k, v in sorted(labels.items())}, sort_keys=False)
-    path.write_text(header + body, encoding="utf-8")
+    _write_atomic(path, header + body)
