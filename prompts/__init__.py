@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from prompts.budget import RenderBudget
 from prompts.errors import (
     AigcError,
     InvalidInputs,
@@ -21,7 +22,6 @@ from prompts.errors import (
     PromptSecurityError,
 )
 from prompts.registry import BUILTIN_LIBRARY, PromptRegistry
-from prompts.sandbox import RenderBudget
 from prompts.schema import PromptMeta
 from prompts.template import Message, Prompt
 

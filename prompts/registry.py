@@ -14,11 +14,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
+from prompts.budget import RenderBudget
 from prompts.errors import InvalidTemplate, LibraryError, PromptNotFound
-from prompts.sandbox import PARTIALS_DIR, AigcSandbox, RenderBudget, make_environment
+from prompts.isolation import IsolatedWorker, compile_isolated
+from prompts.sandbox import PARTIALS_DIR, AigcSandbox, make_environment, read_source
 from prompts.schema import TASKS
 from prompts.semver import Version, VersionRange, is_version_spec
 from prompts.template import Prompt, compile_prompt
@@ -87,7 +90,12 @@ class PromptEntry:
 
 
 class PromptRegistry:
-    """Every prompt in the built-in library plus extra roots. Resolves references, caches compiled prompts."""
+    """Every prompt in the built-in library plus extra roots. Resolves references, caches compiled prompts.
+
+    ``isolate="drafts"`` (the default) compiles and renders published, hash-pinned versions in process and
+    everything else in a worker process under OS limits; ``isolate="all"`` sends every version there (for
+    ``prompts check`` and servers that receive templates).
+    """
 
     def __init__(
         self,
@@ -95,6 +103,7 @@ class PromptRegistry:
         *,
         include_builtin: bool = True,
         budget: RenderBudget | None = None,
+        isolate: Literal["drafts", "all"] = "drafts",
     ) -> None:
         roots = ([BUILTIN_LIBRARY] if include_builtin else []) + [Path(d) for d in dirs]
         self.libraries = [Library.open(root) for root in dict.fromkeys(r.resolve() for r in roots)]
@@ -104,8 +113,10 @@ class PromptRegistry:
         for library in self.libraries:
             self._scan(library)
         self._check_bare_names()
+        self.isolate = isolate
         self._envs: dict[Path, AigcSandbox] = {}
-        self._cache: dict[tuple[str, Version], Prompt] = {}
+        self._cache: dict[tuple[str, Version, bool], Prompt] = {}
+        self._worker: IsolatedWorker | None = None
 
     def _scan(self, library: Library) -> None:
         for path in sorted(library.root.glob(f"*/*/*{_SUFFIX}")):
@@ -219,20 +230,35 @@ class PromptRegistry:
         entry, version = self.resolve(ref)
         return self.load(entry, version)
 
-    def load(self, entry: PromptEntry, version: Version) -> Prompt:
-        """Compile (once) and verify one version of an entry."""
-        key = (entry.id, version)
+    def load(self, entry: PromptEntry, version: Version, *, isolated: bool | None = None) -> Prompt:
+        """Compile (once) and verify one version of an entry; ``isolated`` overrides the registry's policy."""
+        published = entry.is_published(version)
+        if isolated is None:
+            isolated = self.isolate == "all" or not published
+        key = (entry.id, version, isolated)
         prompt = self._cache.get(key)
         if prompt is None:
-            prompt = self._compile(entry, version)
+            prompt = self._compile(entry, version, published=published, isolated=isolated)
             self._cache[key] = prompt
         return prompt
 
-    def _compile(self, entry: PromptEntry, version: Version) -> Prompt:
+    def close(self) -> None:
+        """Stop the isolated worker process, if one was started."""
+        if self._worker is not None:
+            self._worker.close()
+
+    def _compile(self, entry: PromptEntry, version: Version, *, published: bool, isolated: bool) -> Prompt:
         path = entry.versions[version]
-        source = path.read_text(encoding="utf-8")
-        env = self._env(entry.library)
-        prompt = compile_prompt(entry.id, path, source, env, published=entry.is_published(version), budget=self.budget)
+        source = read_source(path)
+        if isolated:
+            if self._worker is None:
+                self._worker = IsolatedWorker(self.budget)
+            prompt = compile_isolated(
+                self._worker, entry.id, path, source, self._roots(entry.library), published=published
+            )
+        else:
+            env = self._env(entry.library)
+            prompt = compile_prompt(entry.id, path, source, env, published=published, budget=self.budget)
         check_identity(entry, version, prompt)
         locked = entry.library.lock.get(entry.id, {}).get(str(version))
         if locked is not None and locked != f"sha256:{prompt.hash}":
@@ -246,9 +272,13 @@ class PromptRegistry:
     def _env(self, library: Library) -> AigcSandbox:
         env = self._envs.get(library.root)
         if env is None:
-            roots = [library.root] + [lib.root for lib in self.libraries if lib is not library]
-            env = self._envs[library.root] = make_environment([r for r in roots if (r / PARTIALS_DIR).is_dir()])
+            env = self._envs[library.root] = make_environment(self._roots(library), self.budget)
         return env
+
+    def _roots(self, library: Library) -> list[Path]:
+        """Where partials are looked up for a version of ``library``: its own root first."""
+        roots = [library.root] + [lib.root for lib in self.libraries if lib is not library]
+        return [r for r in roots if (r / PARTIALS_DIR).is_dir()]
 
     def __iter__(self) -> Iterable[PromptEntry]:
         return iter(sorted(self.entries.values(), key=lambda e: e.id))

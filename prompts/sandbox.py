@@ -1,88 +1,81 @@
 """The Jinja environment prompts render in: an immutable sandbox with strict undefined and a render budget.
 
 Templates are authored data, but they may come from anyone who can open a pull request, so the sandbox is
-the boundary: no underscore attributes, no ``lipsum``/``cycler``/``joiner`` gadgets, bounded ``range``,
-bounded ``*`` and ``**``, bounded filter arguments, and a per-render budget of output size and time.
-Variable values are never parsed as templates: they are data that Jinja prints.
+the boundary: no underscore attributes, no ``lipsum``/``cycler``/``joiner`` gadgets, nothing evaluated at
+compile time (constant folding is off), and every loop step, operator, filter, test, call and output charged
+to the render's meter (:mod:`prompts.budget`) after a size estimate (:mod:`prompts.bounds`) where the result
+could be larger than the arguments. Variable values are never parsed as templates: they are data that Jinja
+prints. Templates that are not yet published run in a worker process under OS limits (:mod:`prompts.isolation`).
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import re
-import secrets
-import string
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sized
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, nodes
+from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.ext import Extension
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 
+from prompts.bounds import FILTER_ESTIMATES, STR_METHOD_ESTIMATES, check_brace_format, check_printf, estimate_chars
+from prompts.budget import RenderBudget, RenderState, active_state, current_state
 from prompts.errors import InvalidTemplate, PromptSecurityError
 
-__all__ = ["PARTIALS_DIR", "ROLES", "MessageMarkers", "RenderBudget", "RenderState", "make_environment", "render_state"]
+__all__ = [
+    "PARTIALS_DIR",
+    "ROLES",
+    "AigcSandbox",
+    "check_ast_safety",
+    "find_variables",
+    "is_security_error",
+    "make_environment",
+    "read_source",
+]
 
 ROLES = ("system", "user", "assistant")
 PARTIALS_DIR = "_partials"
 _REMOVED_GLOBALS = ("lipsum", "cycler", "joiner")
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+_SMALL_LOOP = 16  # loops up to this length check the deadline once, longer ones at every step
+_STATEMENTS = (
+    nodes.For,
+    nodes.If,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.FilterBlock,
+    nodes.With,
+    nodes.AssignBlock,
+    nodes.Scope,
+    nodes.ScopedEvalContextModifier,
+)
 
 
-@dataclass(frozen=True)
-class RenderBudget:
-    """Upper bounds on one render. Exceeding one raises PromptSecurityError."""
-
-    max_output_chars: int = 200_000
-    max_seconds: float = 2.0
-    max_loop_items: int = 100_000
-
-
-@dataclass(slots=True)
-class RenderState:
-    """Per-render bookkeeping: the budget, its deadline and the loop count."""
-
-    budget: RenderBudget
-    deadline: float
-    loop_items: int = 0
-
-    def check_time(self) -> None:
-        """Raise once the render has run past its time budget."""
-        if time.perf_counter() > self.deadline:
-            raise SecurityError(f"render took longer than {self.budget.max_seconds} s")
-
-
-_STATE: contextvars.ContextVar[RenderState | None] = contextvars.ContextVar("aigc_render_state", default=None)
-
-
-def render_state(budget: RenderBudget) -> tuple[RenderState, contextvars.Token[RenderState | None]]:
-    """Start a render: a fresh state bound to this context. Reset the returned token when done."""
-    state = RenderState(budget, time.perf_counter() + budget.max_seconds)
-    return state, _STATE.set(state)
-
-
-def reset_render_state(token: contextvars.Token[RenderState | None]) -> None:
-    """End a render started with :func:`render_state`."""
-    _STATE.reset(token)
-
-
-def _state() -> RenderState:
-    state = _STATE.get()
-    if state is None:  # rendered outside Prompt.render (e.g. a stray direct Template.render)
-        state, _ = render_state(RenderBudget())
-    return state
+def read_source(path: Path) -> str:
+    """A template file's text; a file that is not UTF-8 is an error naming its line and what to do."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidTemplate(
+            f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            f"save it with UTF-8 encoding",
+            path=str(path),
+            line=line,
+        ) from None
 
 
 class MessageExtension(Extension):
     """``{% message "system" %}...{% endmessage %}``: one chat message per block.
 
-    A block compiles to plain output wrapped in markers that carry a per-environment random nonce, so a render
-    makes no extra calls and a variable value cannot forge a message boundary (it cannot know the nonce).
+    A block compiles to ``{% set <var> %}...{% endset %}`` followed by ``<var>|aigc_message(role)``, which
+    records (role, text) in the render's meter: no markers travel in the text, so a variable value can never
+    forge a message boundary, and nothing has to be scanned for them afterwards.
     """
 
     tags = {"message"}  # noqa: RUF012 - Jinja's own API
@@ -99,103 +92,220 @@ class MessageExtension(Extension):
             body = parser.parse_statements(("name:endmessage",), drop_needle=True)
         finally:
             parser._aigc_in_message = False  # type: ignore[attr-defined]
-        markers: MessageMarkers = self.environment.message_markers  # type: ignore[attr-defined]
-        opening = nodes.Output([nodes.TemplateData(markers.open), role, nodes.TemplateData(markers.sep)])
-        closing = nodes.Output([nodes.TemplateData(markers.close)])
-        return [opening.set_lineno(lineno), *body, closing.set_lineno(lineno)]
+        capture = nodes.AssignBlock(nodes.Name(_MESSAGE_VAR, "store"), None, body).set_lineno(lineno)
+        emit = nodes.Filter(nodes.Name(_MESSAGE_VAR, "load"), "aigc_message", [role], [], None, None)
+        return [capture, nodes.ExprStmt(emit.set_lineno(lineno)).set_lineno(lineno)]
 
 
-class MessageMarkers:
-    """The nonce-bearing markers that delimit message blocks in rendered text, and their parser."""
+_MESSAGE_VAR = "aigc_message_text"
 
-    def __init__(self) -> None:
-        nonce = secrets.token_hex(8)
-        self.open, self.sep, self.close = f"\x02{nonce}<", ">\x02", f"\x03{nonce}\x03"
 
-    def split(self, text: str) -> tuple[list[tuple[str, str]], str]:
-        """The (role, content) blocks in ``text`` and the text left outside them."""
-        if self.open not in text:
-            return [], text
-        first, *chunks = text.split(self.open)
-        outside, blocks = [first], []
-        for chunk in chunks:
-            role, sep, rest = chunk.partition(self.sep)
-            content, close, after = rest.partition(self.close)
-            if not sep or not close or self.close in after:
-                raise SecurityError("a {% message %} block was cut or transformed by a filter")
-            if role not in ROLES:
-                raise SecurityError(f"unknown message role {role!r}; use one of {', '.join(ROLES)}")
-            blocks.append((role, content))
-            outside.append(after)
-        return blocks, "".join(outside)
+def _emit_message(text: str, role: Any) -> str:
+    """Record one message block of the render in progress."""
+    if role not in ROLES:
+        raise SecurityError(f"unknown message role {role!r}; use one of {', '.join(ROLES)}")
+    current_state().messages.append((role, str(text)))
+    return ""
+
+
+class _NoFoldCodeGenerator(CodeGenerator):
+    """Jinja's code generator without constant folding: no template code runs at compile time, outside the
+    render budget (``{{ 'x'|center(200000)|replace(' ', ...) }}`` would otherwise run while loading)."""
+
+    def __init__(
+        self,
+        environment: Any,
+        name: Any,
+        filename: Any,
+        stream: Any = None,
+        defer_init: bool = False,
+        optimized: bool = True,
+    ) -> None:
+        super().__init__(environment, name, filename, stream, defer_init, optimized=False)
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        if isinstance(node, nodes.TemplateData | nodes.Const):
+            return super()._output_child_to_const(node, frame, finalize)
+        raise nodes.Impossible()
+
+
+class _VariableTracker(_NoFoldCodeGenerator):
+    """``jinja2.meta.find_undeclared_variables`` without folding (Jinja's own tracker folds constants)."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment, "<introspection>", "<introspection>")
+        self.undeclared: set[str] = set()
+
+    def write(self, x: str) -> None:
+        """Generate nothing."""
+
+    def enter_frame(self, frame: Frame) -> None:
+        super().enter_frame(frame)
+        for _, (action, param) in frame.symbols.loads.items():
+            if action == "resolve" and param not in self.environment.globals:
+                self.undeclared.add(param)
 
 
 class AigcSandbox(ImmutableSandboxedEnvironment):
-    """Immutable sandbox plus bounded arithmetic, string building, loops, formatting and render time."""
+    """Immutable sandbox whose every operator, filter, test, call, loop and output is metered and bounded."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, budget: RenderBudget | None = None, **options: Any) -> None:
         super().__init__(**options)
+        self.budget = budget or RenderBudget()
         self._partials: dict[str, Any] = {}
-        self.message_markers = MessageMarkers()
+        self._partial_sizes: dict[str, int] = {}
+
+    code_generator_class = _NoFoldCodeGenerator
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        """Every template (prompt or partial) gets its loops and ``~`` concatenations routed through the budget."""
-        return _Bounded().visit(super()._parse(source, name, filename))
+        """Parse with the load-time limits (size, nesting), then route loops and ``~`` through the meter."""
+        budget = self.budget
+        if len(source) > budget.max_source_chars:
+            raise TemplateSyntaxError(
+                f"the template has {len(source):,} characters, over the limit of {budget.max_source_chars:,}",
+                1,
+                name,
+                filename,
+            )
+        parser = Parser(self, source, name, filename)
+        try:
+            ast = parser.parse()
+        except RecursionError:
+            raise TemplateSyntaxError(
+                "expressions are nested too deeply to parse; split them with {% set %}",
+                parser.stream.current.lineno,
+                name,
+                filename,
+            ) from None
+        _check_depth(ast, budget, name, filename)
+        return _Bounded(partial=(name or "").startswith(PARTIALS_DIR)).visit(ast)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``p.label`` on a dict looks the key up directly (Jinja first raises and catches AttributeError)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        """``str.format`` through Jinja's sandboxed formatter, with field widths bounded by the output limit."""
+        """``str.format`` through Jinja's sandboxed formatter, with widths and arguments sized first."""
         wrapped = super().wrap_str_format(value)
         if wrapped is None:
             return None
 
         def bounded(*args: Any, **kwargs: Any) -> str:
-            limit = _state().budget.max_output_chars
-            check_brace_widths(value.__self__, limit)
+            state = current_state()
+            limit = state.budget.max_output_chars
+            check_brace_format(value.__self__, limit)
+            _refuse_over(sum(estimate_chars(a, limit) for a in (*args, *kwargs.values())), limit, "formatting")
             result = wrapped(*args, **kwargs)
-            if len(result) > limit:
-                raise SecurityError(f"formatting made {len(result)} characters, over the output limit of {limit}")
+            _refuse_over(len(result), limit, "formatting")
+            state.charge(len(result))
             return result
 
         return bounded
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        limit = _state().budget.max_output_chars
-        if op == "**" and isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > 4096:
-            raise SecurityError(f"{left} ** {right} is too large a number for a template")
-        if op == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > limit:
-                    raise SecurityError(f"repeating a value {times} times exceeds the output limit of {limit}")
-        if op == "%" and isinstance(left, str):
-            check_format_widths(left, limit)
+        state = current_state()
+        _check_binop(state, op, left, right)
         result = self.binop_table[op](left, right)
-        if isinstance(result, str | list | tuple) and len(result) > limit:
-            raise SecurityError(f"a value of {len(result)} items exceeds the output limit of {limit}")
+        if isinstance(result, str | list | tuple):
+            state.charge(len(result))
+        else:
+            state.check_time()
         return result
 
     def get_template(self, name: Any, parent: str | None = None, globals: Any = None) -> Any:
-        """Partials are immutable within a registry's life: memoise them past Jinja's LRU and loader checks."""
-        if parent is None and globals is None and isinstance(name, str):
+        """Partials are immutable within a registry's life: memoised past Jinja's LRU and loader checks. Each
+        include or import charges the partial's size, so an include inside a loop is metered like the loop."""
+        if globals is None and isinstance(name, str):
             cached = self._partials.get(name)
             if cached is None:
                 cached = self._partials[name] = super().get_template(name)
+                self._partial_sizes[name] = len(self.loader.get_source(self, name)[0])
+            state = active_state()
+            if state is not None:
+                state.charge(self._partial_sizes[name])
             return cached
         return super().get_template(name, parent, globals)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        _state().check_time()
-        return super().call(__context, __obj, *args, **kwargs)
+        state = current_state()
+        state.check_time()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            estimate = STR_METHOD_ESTIMATES.get(getattr(__obj, "__name__", ""))
+            if estimate is not None:
+                limit = state.budget.max_output_chars
+                _refuse_over(estimate(limit, owner, *args, **kwargs), limit, f"str.{__obj.__name__}()")
+        result = super().call(__context, __obj, *args, **kwargs)
+        _charge_result(state, result, "a call")
+        return result
+
+
+def _check_binop(state: RenderState, op: str, left: Any, right: Any) -> None:
+    """Refuse ``*``, ``**``, ``+`` and ``%`` whose result would pass the limits, before computing it."""
+    budget = state.budget
+    limit = budget.max_output_chars
+    ints = type(left) is int and type(right) is int
+    if op == "*":
+        if ints and left.bit_length() + right.bit_length() > budget.max_int_bits:
+            raise SecurityError(f"multiplying makes a number over {budget.max_int_bits} bits, too large for a template")
+        for seq, times in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and type(times) is int and len(seq) * times > limit:
+                raise SecurityError(f"repeating a value {times:,} times exceeds the output limit of {limit:,}")
+    elif op == "**":
+        if ints and left.bit_length() * max(right, 0) > budget.max_int_bits:
+            raise SecurityError(f"{left} ** {right} is too large a number for a template")
+    elif op == "+":
+        if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+            _refuse_over(len(left) + len(right), limit, "joining values")
+    elif op == "%" and isinstance(left, str):
+        check_printf(left, limit)
+        _refuse_over(len(left) + estimate_chars(right, limit), limit, "formatting")
+
+
+def _refuse_over(size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise SecurityError(f"{what} would make {size:,} characters or items, over the output limit of {limit:,}")
+
+
+def _charge_result(state: RenderState, result: Any, what: str) -> None:
+    if isinstance(result, str):
+        _refuse_over(len(result), state.budget.max_output_chars, what)
+        state.charge(len(result))
+    elif isinstance(result, list | tuple | dict):
+        state.charge(len(result))
+
+
+def find_variables(ast: nodes.Template, env: AigcSandbox) -> set[str]:
+    """The names a template reads from its context (inputs and undefined globals)."""
+    tracker = _VariableTracker(env)
+    tracker.visit(ast)
+    return tracker.undeclared
 
 
 class _Bounded(NodeTransformer):
-    """Rewrite ``{% for x in it %}`` to ``it|aigc_loop`` and ``a ~ b`` to ``[a, b]|aigc_concat`` (filters are
-    called directly by compiled code: cheaper than a sandboxed call)."""
+    """Rewrite ``{% for x in it %}`` to ``it|aigc_loop(<static chars per step>)``, ``a ~ b`` to
+    ``[a, b]|aigc_concat`` and outputs that could repeat or print a container to ``value|aigc_out``
+    (filters are called directly by compiled code: cheaper than a sandboxed call)."""
+
+    def __init__(self, partial: bool) -> None:
+        self.partial = partial
+
+    def visit_Template(self, node: nodes.Template) -> nodes.Node:
+        self.generic_visit(node)
+        _meter_outputs(node, self.partial, _Bindings(node))
+        return node
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
-        node.iter = nodes.Filter(node.iter, "aigc_loop", [], [], None, None).set_lineno(node.lineno)
+        weight = nodes.Const(_static_chars(node.body))
+        node.iter = nodes.Filter(node.iter, "aigc_loop", [weight], [], None, None).set_lineno(node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
@@ -204,86 +314,229 @@ class _Bounded(NodeTransformer):
         return nodes.Filter(parts, "aigc_concat", [], [], None, None).set_lineno(node.lineno)
 
 
-_WIDTH = re.compile(r"%[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+class _Bindings:
+    """Names a template binds itself (set, for, with, macro, import), as opposed to inputs from the context."""
+
+    def __init__(self, ast: nodes.Template) -> None:
+        self.macros = {m.name for m in ast.find_all(nodes.Macro)}
+        self.modules = {i.target for i in ast.find_all(nodes.Import)}
+        targets = ast.find_all((nodes.Assign, nodes.AssignBlock, nodes.For, nodes.With))
+        self.assigned = {n.name for t in targets for n in t.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        self.assigned |= {a.name for m in ast.find_all((nodes.Macro, nodes.CallBlock)) for a in m.args}
+        self.assigned |= self.macros | self.modules
+        self.assigned |= {n if isinstance(n, str) else n[-1] for f in ast.find_all(nodes.FromImport) for n in f.names}
 
 
-def check_format_widths(template: str, limit: int) -> None:
-    """Refuse printf-style field widths or precisions that could allocate more than the output limit."""
-    for match in _WIDTH.finditer(template):
-        for part in match.groups():
-            if part == "*" or (part and int(part) > limit):
-                raise SecurityError(f"format field {match.group(0)!r} is wider than the output limit of {limit}")
+_REPEATING = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock)
+# Filters whose result is a string or a number, and is charged by the filter itself.
+_SCALAR_FILTERS = frozenset(
+    [
+        "aigc_concat",
+        "capitalize",
+        "center",
+        "count",
+        "e",
+        "escape",
+        "filesizeformat",
+        "float",
+        "forceescape",
+        "format",
+        "indent",
+        "int",
+        "join",
+        "length",
+        "lower",
+        "pprint",
+        "replace",
+        "round",
+        "safe",
+        "string",
+        "striptags",
+        "title",
+        "tojson",
+        "trim",
+        "truncate",
+        "upper",
+        "urlencode",
+        "urlize",
+        "wordcount",
+        "wordwrap",
+        "xmlattr",
+    ]
+)
 
 
-def check_brace_widths(template: str, limit: int) -> None:
-    """Refuse ``str.format`` fields whose width is computed (``{:>{}}``) or wider than the output limit."""
-    for _, _, spec, _ in string.Formatter().parse(template):
-        if not spec:
-            continue
-        if "{" in spec:
-            raise SecurityError(f"format field spec {spec!r} takes its width from an argument; write it out")
-        if any(int(n) > limit for n in re.findall(r"\d+", spec)):
-            raise SecurityError(f"format field spec {spec!r} is wider than the output limit of {limit}")
+def _meter_outputs(node: nodes.Node, repeated: bool, bindings: _Bindings) -> None:
+    """Wrap every output that could print a container, or repeat unmetered, in ``aigc_out``."""
+    if isinstance(node, nodes.Output):
+        node.nodes = [
+            child
+            if _metered_already(child, repeated, bindings)
+            else nodes.Filter(child, "aigc_out", [], [], None, None).set_lineno(child.lineno)
+            for child in node.nodes
+        ]
+        return
+    inner = repeated or isinstance(node, _REPEATING)
+    for child in node.iter_child_nodes():
+        _meter_outputs(child, inner, bindings)
 
 
-def _loop(iterable: Any) -> Any:
-    """Every template loop: its items count against the loop budget (sized ones at once), time is checked."""
-    state = _state()
-    if hasattr(iterable, "__len__"):
-        state.loop_items += len(iterable)
-        if state.loop_items > state.budget.max_loop_items:
-            raise SecurityError(f"loops ran more than {state.budget.max_loop_items} iterations")
-        state.check_time()
-        return iterable
-    return _counted(iterable, state)
+def _metered_already(expr: nodes.Node, repeated: bool, bindings: _Bindings) -> bool:
+    """Whether printing ``expr`` needs no check: a literal, a bool, a charged scalar, or an input printed once."""
+    if isinstance(expr, nodes.TemplateData | nodes.Const | nodes.Compare | nodes.Test | nodes.Not):
+        return True
+    if isinstance(expr, nodes.CondExpr):
+        return _metered_already(expr.expr1, repeated, bindings) and (
+            expr.expr2 is None or _metered_already(expr.expr2, repeated, bindings)
+        )
+    if isinstance(expr, nodes.Filter):
+        return expr.name in _SCALAR_FILTERS
+    if isinstance(expr, nodes.Call):  # a macro's result is a string, charged by the call
+        callee = expr.node
+        return (isinstance(callee, nodes.Name) and callee.name in bindings.macros) or (
+            isinstance(callee, nodes.Getattr)
+            and isinstance(callee.node, nodes.Name)
+            and callee.node.name in bindings.modules
+        )
+    return isinstance(expr, nodes.Name) and not repeated and expr.name not in bindings.assigned
 
 
-def _counted(iterable: Any, state: RenderState) -> Iterator[Any]:
+def _static_chars(body: list[nodes.Node]) -> int:
+    """Characters of literal text one loop step outputs (nested loops are weighed by their own filter)."""
+    total, stack = 0, list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, nodes.TemplateData):
+            total += len(node.data)
+        elif isinstance(node, nodes.Const) and isinstance(node.value, str):
+            total += len(node.value)
+        elif not isinstance(node, nodes.For):
+            stack.extend(node.iter_child_nodes())
+    return total
+
+
+def _check_depth(ast: nodes.Template, budget: RenderBudget, name: str | None, filename: str | None) -> None:
+    """Refuse blocks or expressions nested deeper than Python can compile, before anything recurses on them."""
+    stack: list[tuple[nodes.Node, int, int]] = [(ast, 0, 0)]
+    while stack:
+        node, blocks, depth = stack.pop()
+        if isinstance(node, _STATEMENTS):
+            blocks += 1
+            if blocks > budget.max_block_depth:
+                raise TemplateSyntaxError(
+                    f"blocks are nested {blocks} deep, over the limit of {budget.max_block_depth}; "
+                    f"move the inner part into a macro or a partial",
+                    node.lineno,
+                    name,
+                    filename,
+                )
+        if depth > budget.max_expression_depth:
+            raise TemplateSyntaxError(
+                f"an expression is nested over {budget.max_expression_depth} levels deep (parentheses, filters, "
+                f"operators); split it with {{% set %}}",
+                getattr(node, "lineno", 1),
+                name,
+                filename,
+            )
+        child_depth = depth + 1 if isinstance(node, nodes.Expr) else 0
+        stack.extend((child, blocks, child_depth) for child in node.iter_child_nodes())
+
+
+def _loop(iterable: Any, weight: int = 0) -> Any:
+    """Every template loop: its items count against the loop budget, its literal text against the work budget,
+    and the deadline is checked at every step of a loop longer than a few items."""
+    state = current_state()
+    if isinstance(iterable, Sized):
+        size = len(iterable)
+        state.count_loop(size)
+        state.charge(size * weight)
+        return iterable if size <= _SMALL_LOOP else _timed(iterable, state)
+    return _counted(iterable, state, weight)
+
+
+def _timed(iterable: Any, state: RenderState) -> Iterator[Any]:
+    check = state.check_time
     for item in iterable:
-        state.loop_items += 1
-        if state.loop_items > state.budget.max_loop_items:
-            raise SecurityError(f"loops ran more than {state.budget.max_loop_items} iterations")
-        if state.loop_items % 256 == 0:
-            state.check_time()
+        check()
+        yield item
+
+
+def _counted(iterable: Any, state: RenderState, weight: int) -> Iterator[Any]:
+    for item in iterable:
+        state.count_loop(1)
+        state.charge(weight)
         yield item
 
 
 def _concat(parts: list[Any]) -> str:
-    """``a ~ b`` with the output limit applied to the result."""
+    """``a ~ b`` with the result sized before it is built."""
+    state = current_state()
+    limit = state.budget.max_output_chars
+    _refuse_over(sum(estimate_chars(p, limit) for p in parts), limit, "joining values with ~")
     text = "".join(map(str, parts))
-    limit = _state().budget.max_output_chars
-    if len(text) > limit:
-        raise SecurityError(f"joining values made {len(text)} characters, over the output limit of {limit}")
+    state.charge(len(text))
     return text
 
 
+def _out(value: Any) -> Any:
+    """An output that could repeat or print a container: charged, and a container sized before ``str()``."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool:  # numbers are at most max_int_bits wide
+        return value
+    state = active_state() or current_state()
+    if kind is str:
+        state.work += len(value)
+        if state.work > state.budget.max_work:
+            state.charge(0)
+        return value
+    limit = state.budget.max_output_chars
+    size = estimate_chars(value, limit)
+    _refuse_over(size, limit, "printing a value")
+    state.charge(size)
+    return value
+
+
 def _budgeted_range(*args: int) -> range:
-    state = _state()
+    state = current_state()
     numbers = range(*args)
     if len(numbers) > state.budget.max_loop_items:
-        raise SecurityError(f"range of {len(numbers)} items exceeds the limit of {state.budget.max_loop_items}")
+        raise SecurityError(f"range of {len(numbers):,} items exceeds the limit of {state.budget.max_loop_items:,}")
     return numbers  # iterating it in a template loop is counted by aigc_loop
 
 
-def _bounded_filter(func: Callable[..., Any]) -> Callable[..., Any]:
+def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter whose int arguments, estimated result and actual result are checked against the budget."""
+    offset = 1 if hasattr(func, "jinja_pass_arg") else 0  # context / eval context / environment comes first
+    estimate = FILTER_ESTIMATES.get(name)
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        state = _state()
+        state = current_state()
         limit = state.budget.max_output_chars
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, int) and not isinstance(value, bool) and value > limit:
-                raise SecurityError(f"filter {func.__name__!r} argument {value} exceeds the output limit")
-        if func.__name__ == "do_format" and args and isinstance(args[0], str):
-            check_format_widths(args[0], limit)
+        for value in (*args[offset + 1 :], *kwargs.values()):
+            if type(value) is int and value > limit:
+                raise SecurityError(f"filter {name!r} argument {value:,} exceeds the output limit of {limit:,}")
+        if estimate is not None and len(args) > offset:
+            subject = args[offset]
+            if not isinstance(subject, Sized) and hasattr(subject, "__iter__"):  # a generator: make it a list
+                subject = list(subject)
+                state.charge(len(subject))
+                args = (*args[:offset], subject, *args[offset + 1 :])
+            _refuse_over(estimate(limit, *args[offset:], **kwargs), limit, f"filter {name!r}")
         state.check_time()
         result = func(*args, **kwargs)
-        if isinstance(result, str) and len(result) > limit:
-            raise SecurityError(f"filter {func.__name__!r} made {len(result)} characters, over the output limit")
+        _charge_result(state, result, f"filter {name!r}")
         return result
 
-    for marker in ("jinja_pass_arg",):
-        if hasattr(func, marker):
-            setattr(wrapper, marker, getattr(func, marker))
+    return wrapper
+
+
+def _timed_test(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        current_state().check_time()
+        return func(*args, **kwargs)
+
     return wrapper
 
 
@@ -300,13 +553,14 @@ class PartialsLoader(BaseLoader):
         for root in self.roots:
             path = root.joinpath(*parts)
             if path.is_file():
-                return path.read_text(encoding="utf-8"), str(path), lambda: True
+                return read_source(path), str(path), lambda: True
         raise TemplateNotFound(f"{template} (looked in {', '.join(str(r / PARTIALS_DIR) for r in self.roots)})")
 
 
-def make_environment(roots: list[Path]) -> AigcSandbox:
+def make_environment(roots: list[Path], budget: RenderBudget | None = None) -> AigcSandbox:
     """A sandbox whose includes resolve against ``roots`` (the prompt's own library root first)."""
     env = AigcSandbox(
+        budget,
         loader=PartialsLoader(roots),
         undefined=StrictUndefined,
         autoescape=False,
@@ -315,14 +569,18 @@ def make_environment(roots: list[Path]) -> AigcSandbox:
         keep_trailing_newline=False,
         auto_reload=False,
         cache_size=400,
+        optimized=False,
         extensions=[MessageExtension],
     )
     for name in _REMOVED_GLOBALS:
         env.globals.pop(name, None)
     env.globals["range"] = _budgeted_range
-    env.filters = {name: _bounded_filter(f) for name, f in env.filters.items()}
+    env.filters = {name: _bounded_filter(name, f) for name, f in env.filters.items()}
+    env.tests = {name: _timed_test(f) for name, f in env.tests.items()}
     env.filters["aigc_loop"] = _loop  # our own budget helpers, inserted by _Bounded
     env.filters["aigc_concat"] = _concat
+    env.filters["aigc_out"] = _out
+    env.filters["aigc_message"] = _emit_message
     return env
 
 
@@ -335,7 +593,14 @@ def check_ast_safety(ast: nodes.Template, path: str) -> None:
             path=path,
             line=node.lineno,
         )
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Const)):
+    for node in ast.find_all(nodes.For):
+        if node.recursive:
+            raise InvalidTemplate(
+                "recursive loops ({% for ... recursive %}) are not supported: use a fixed depth of nested loops",
+                path=path,
+                line=node.lineno,
+            )
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Const, nodes.EvalContextModifier)):
         problem = _unsafe(node)
         if problem:
             raise PromptSecurityError(problem, path=path, line=node.lineno)
@@ -350,9 +615,11 @@ def _unsafe(node: nodes.Node) -> str | None:
         return f"{node.name!r} is not available in aigc templates (it is a known sandbox-escape gadget)"
     if isinstance(node, nodes.Const) and isinstance(node.value, int) and abs(node.value) > 1_000_000:
         return f"the number {node.value} is too large for a template literal (at most 1,000,000)"
+    if isinstance(node, nodes.EvalContextModifier) and not all(isinstance(k.value, nodes.Const) for k in node.options):
+        return "{% autoescape %} takes a literal true or false"
     return None
 
 
 def is_security_error(exc: BaseException) -> bool:
     """Whether ``exc`` came from the sandbox or the render budget."""
-    return isinstance(exc, SecurityError | OverflowError | MemoryError)
+    return isinstance(exc, SecurityError | OverflowError | MemoryError | RecursionError)

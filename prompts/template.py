@@ -3,46 +3,29 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
-from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import TemplateNotFound, TemplateSyntaxError, nodes
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-from prompts.errors import InvalidInputs, InvalidTemplate, MissingVariables, PromptSecurityError
+from prompts.budget import RenderBudget
+from prompts.errors import AigcError, InvalidInputs, InvalidTemplate, MissingVariables
 from prompts.frontmatter import parse_prompt_file
-from prompts.sandbox import (
-    AigcSandbox,
-    RenderBudget,
-    check_ast_safety,
-    is_security_error,
-    render_state,
-    reset_render_state,
-)
+from prompts.rendering import InProcessRenderer, Message
+from prompts.sandbox import AigcSandbox, check_ast_safety, find_variables
 from prompts.schema import InputSpec, PromptMeta
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
     from langchain_core.runnables import Runnable
 
-__all__ = ["Message", "Prompt", "compile_prompt"]
+__all__ = ["Message", "Prompt", "Renderer", "compile_prompt", "content_hash"]
+
+Renderer = Callable[[dict[str, Any]], list[Message]]  # validated input values -> chat messages
 
 HASH_SCHEME = "aigc-prompt-v1"
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One rendered chat message (a plain value: rendering makes thousands per second)."""
-
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-    def to_dict(self) -> dict[str, str]:
-        """The OpenAI chat format: ``{"role": ..., "content": ...}``."""
-        return {"role": self.role, "content": self.content}
 
 
 class Prompt:
@@ -55,11 +38,12 @@ class Prompt:
         meta: PromptMeta,
         path: Path,
         source: str,
-        template: Any,
+        renderer: Renderer,
         variables: frozenset[str],
         partials: dict[str, str],
         published: bool,
         budget: RenderBudget,
+        isolated: bool = False,
     ) -> None:
         self.id = prompt_id
         self.meta = meta
@@ -76,8 +60,8 @@ class Prompt:
             for name in meta.inputs
             if name not in variables
         ]
-        self._template = template
-        self._markers = template.environment.message_markers
+        self.isolated = isolated
+        self._renderer = renderer
         self._validate = self.input_model.__pydantic_validator__.validate_python
 
     @property
@@ -96,7 +80,7 @@ class Prompt:
         return f"{self.id}@{self.meta.version}"
 
     def __repr__(self) -> str:
-        state = "published" if self.published else "draft"
+        state = ("published" if self.published else "draft") + (" isolated" if self.isolated else "")
         return f"<Prompt {self.ref} {state} sha256:{self.hash[:12]}>"
 
     def validate_inputs(self, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,40 +100,7 @@ class Prompt:
             values = self._validate(variables).__dict__  # the template's context copies it
         except ValidationError as exc:
             raise _inputs_error(self.ref, self.meta.inputs, exc) from None
-        state, token = render_state(self.budget)
-        try:
-            text = self._stream(values, state)
-            blocks, outside = self._markers.split(text)
-        except (TemplateError, OverflowError, RecursionError, MemoryError) as exc:
-            raise self._render_error(exc) from None
-        finally:
-            reset_render_state(token)
-        return self._split(outside, blocks)
-
-    def _stream(self, values: dict[str, Any], state: Any) -> str:
-        """Render chunk by chunk so that the output limit stops a runaway template before it fills memory."""
-        template = self._template
-        generator = template.root_render_func(template.new_context(values))
-        chunks: list[str] = []
-        append, size, limit = chunks.append, 0, self.budget.max_output_chars * 2 + 10_000  # markers, padding
-        try:
-            for chunk in generator:  # time is checked by every loop step and call (sandbox), not per chunk
-                size += len(chunk)
-                if size > limit:
-                    break
-                append(chunk)
-            else:
-                return "".join(chunks)
-        except Exception:
-            template.environment.handle_exception()  # re-raises with the template's own line numbers
-        frame = generator.gi_frame
-        line = template.get_corresponding_lineno(frame.f_lineno) if frame is not None else None
-        generator.close()
-        raise PromptSecurityError(
-            f"{self.ref} blocked by the sandbox: rendered more than {self.budget.max_output_chars} characters",
-            path=str(self.path),
-            line=line,
-        )
+        return self._renderer(values)
 
     def to_langchain(self, /, **variables: Any) -> list[BaseMessage]:
         """Render to LangChain message objects."""
@@ -163,32 +114,6 @@ class Prompt:
         from langchain_core.runnables import RunnableLambda
 
         return RunnableLambda(lambda variables: self.to_langchain(**variables), name=self.ref)
-
-    def _split(self, text: str, blocks: list[tuple[str, str]]) -> list[Message]:
-        if not blocks:
-            messages = [Message(role="user", content=text.strip())]
-        elif text.strip():
-            raise InvalidTemplate(
-                f"text outside {{% message %}} blocks: {text.strip()[:60]!r}; move it into a block",
-                path=str(self.path),
-            )
-        else:
-            messages = [Message(role=role, content=content.strip()) for role, content in blocks]
-        size = sum(len(m.content) for m in messages)
-        if size > self.budget.max_output_chars:
-            raise PromptSecurityError(
-                f"rendered {size} characters, over the limit of {self.budget.max_output_chars}",
-                path=str(self.path),
-            )
-        return messages
-
-    def _render_error(self, exc: BaseException) -> InvalidTemplate:
-        path, line = _template_frame(exc.__traceback__, str(self.path))
-        if is_security_error(exc):
-            return PromptSecurityError(f"{self.ref} blocked by the sandbox: {exc}", path=path, line=line)
-        if isinstance(exc, UndefinedError):
-            return InvalidTemplate(f"{self.ref}: {exc.message}", path=path, line=line)
-        return InvalidTemplate(f"{self.ref}: {type(exc).__name__}: {exc}", path=path, line=line)
 
 
 def content_hash(source: str, partials: Mapping[str, str]) -> str:
@@ -204,13 +129,16 @@ def content_hash(source: str, partials: Mapping[str, str]) -> str:
 def compile_prompt(
     prompt_id: str, path: Path, source: str, env: AigcSandbox, *, published: bool, budget: RenderBudget
 ) -> Prompt:
-    """Parse, check and compile one version file. Every load-time error names the file and line."""
+    """Parse, check and compile one version file in this process. Every load-time error names the file and line.
+
+    Nothing of the template runs here (constant folding is off), so compiling is bounded by the source size.
+    """
     parsed = parse_prompt_file(source, str(path))
     jinja_source = "\n" * (parsed.body_line - 1) + parsed.body
     ast = _parse(env, jinja_source, f"{prompt_id}@{parsed.meta.version}", str(path))
     check_ast_safety(ast, str(path))
     partials: dict[str, str] = {}
-    used = set(meta.find_undeclared_variables(ast))
+    used = _guarded(str(path), find_variables, ast, env)
     used |= _load_partials(env, ast, str(path), partials)
     used -= set(env.globals)
     undeclared = sorted(used - set(parsed.meta.inputs))
@@ -223,18 +151,40 @@ def compile_prompt(
             path=_where_used(name, ast, env, partials, str(path)),
             line=_line_used(name, ast, env, partials),
         )
-    template = env.template_class.from_code(env, env.compile(ast, filename=str(path)), env.make_globals(None))
+    code = _guarded(str(path), env.compile, ast, filename=str(path))
+    template = env.template_class.from_code(env, code, env.make_globals(None))
+    ref = f"{prompt_id}@{parsed.meta.version}"
     return Prompt(
         prompt_id=prompt_id,
         meta=parsed.meta,
         path=path,
         source=source,
-        template=template,
+        renderer=InProcessRenderer(template, ref=ref, path=str(path), budget=budget),
         variables=frozenset(used),
         partials=partials,
         published=published,
         budget=budget,
     )
+
+
+def _guarded(path: str, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a compile step; Python's own limits (nesting, recursion) become an error naming the file."""
+    try:
+        return step(*args, **kwargs)
+    except AigcError:
+        raise
+    except TemplateSyntaxError as exc:
+        raise InvalidTemplate(
+            f"Jinja syntax error: {exc.message}", path=exc.filename or path, line=exc.lineno
+        ) from None
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        line = exc.lineno if isinstance(exc, SyntaxError) else None
+        raise InvalidTemplate(
+            f"the template is nested too deeply to compile ({type(exc).__name__}: {exc}); "
+            f"flatten it with macros, {{% set %}} or a partial",
+            path=path,
+            line=line,
+        ) from None
 
 
 def _parse(env: AigcSandbox, source: str, name: str, filename: str) -> nodes.Template:
@@ -263,8 +213,9 @@ def _load_partials(env: AigcSandbox, ast: nodes.Template, path: str, seen: dict[
         partial_ast = _parse(env, source, name, filename)
         check_ast_safety(partial_ast, filename)
         if isinstance(node, nodes.Include):
-            used |= meta.find_undeclared_variables(partial_ast)
+            used |= _guarded(filename, find_variables, partial_ast, env)
         used |= _load_partials(env, partial_ast, filename, seen)
+        _guarded(filename, env.get_template, name)  # compile it now, not at the first render
     return used
 
 
@@ -290,17 +241,6 @@ def _where_used(name: str, ast: nodes.Template, env: AigcSandbox, partials: dict
         if _names(env.parse(source, name=partial), name):
             return env.loader.get_source(env, partial)[1]
     return path
-
-
-def _template_frame(tb: TracebackType | None, default_path: str) -> tuple[str, int | None]:
-    """The innermost traceback frame that belongs to a template file (Jinja rewrites those to template lines)."""
-    path, line = default_path, None
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.endswith(".jinja"):
-            path, line = filename, tb.tb_lineno
-        tb = tb.tb_next
-    return path, line
 
 
 def _split_list(value: Any) -> Any:

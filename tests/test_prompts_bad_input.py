@@ -207,7 +207,7 @@ def test_render_budget_bounds_output_size_and_time(make_library) -> None:
     files = {"writing/big/1.0.0.jinja": version_file("big", body="{% for i in range(50000) %}{{ topic }}{% endfor %}")}
     root = make_library(files, defaults=False)
     tight = PromptRegistry([root], include_builtin=False, budget=RenderBudget(max_output_chars=10_000))
-    with pytest.raises(PromptSecurityError, match="rendered more than 10000 characters"):
+    with pytest.raises(PromptSecurityError, match="over the output limit of 10,000"):
         tight.get("big@1.0.0").render(topic="abc")
     slow = PromptRegistry([root], include_builtin=False, budget=RenderBudget(max_seconds=0.0))
     with pytest.raises(PromptSecurityError, match="longer than"):
