@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, NamedTuple
 
 import yaml
@@ -54,23 +55,30 @@ def _validate(data: dict[str, Any], yaml_text: str, path: str) -> PromptMeta:
     try:
         return PromptMeta.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
+        first = errors[0]
         loc = [str(part) for part in first["loc"]]
         where = ".".join(loc) or "front matter"
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}; allowed here: {_allowed_keys(loc[:-1])}"
+            allowed = _allowed_keys(loc[:-1])
+            near = difflib.get_close_matches(loc[-1], allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            message = f"unknown key {loc[-1]!r}{hint}; allowed here: {', '.join(allowed)}"
         elif first["type"] == "missing":
             message = "this key is required"
-        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        elif first["type"] == "string_type" and isinstance(first.get("input"), int | float | bool):
+            example = "1.0.0" if loc == ["version"] else first["input"]
+            message += f' (YAML read {first["input"]!r} as a number: quote it, e.g. {loc[-1]}: "{example}")'
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         line = _line_of(yaml_text, loc)
         raise InvalidTemplate(f"front matter {where}: {message}{more}", path=path, line=line) from None
 
 
-def _allowed_keys(parent: list[str]) -> str:
+def _allowed_keys(parent: list[str]) -> list[str]:
     models = {(): PromptMeta, ("model",): ModelDefaults, ("output",): OutputSpec}
     model = models.get(tuple(parent), InputSpec if parent[:1] == ["inputs"] else PromptMeta)
-    return ", ".join(field.alias or name for name, field in model.model_fields.items())
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _line_of(yaml_text: str, loc: list[str]) -> int:

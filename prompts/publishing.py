@@ -9,13 +9,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
 from prompts.errors import InvalidTemplate, LibraryError, PromptError
 from prompts.registry import LABELS_FILE, LOCK_FILE, Library, PromptEntry, PromptRegistry
 from prompts.semver import Version, is_version_spec
+from prompts.template import Prompt
 
 __all__ = ["LockChange", "Problem", "bump", "check", "lock", "set_label"]
 
@@ -44,7 +45,11 @@ class LockChange:
 
 
 def check(registry: PromptRegistry) -> list[Problem]:
-    """Every problem in the library: broken files, changed published content, stale lock, dangling labels."""
+    """Every problem in the library: broken files, changed published content, stale lock, dangling labels.
+
+    Every version is compiled, and rendered with its example inputs, in the isolated worker: one bad file
+    never stops the check from reporting the others.
+    """
     problems = [Problem("error", str(path), message) for path, message in registry.layout_problems]
     for entry in registry:
         for version, path in sorted(entry.versions.items()):
@@ -57,15 +62,29 @@ def check(registry: PromptRegistry) -> list[Problem]:
 
 def _check_version(registry: PromptRegistry, entry: PromptEntry, version: Version, path: Path) -> list[Problem]:
     try:
-        prompt = registry.load(entry, version)
+        prompt = registry.load(entry, version, isolated=True)
+        example = _example_inputs(prompt)
+        if example is not None:
+            prompt.to_messages(example)
     except InvalidTemplate as exc:
         return [Problem("error", exc.path or str(path), exc.detail, exc.line)]
     except PromptError as exc:
         return [Problem("error", str(path), str(exc).removeprefix(f"{path}: "))]
+    except Exception as exc:  # a bug of ours must not hide the other files' findings
+        return [Problem("error", str(path), f"unexpected {type(exc).__name__} while checking: {exc}")]
     found = [Problem("warning", str(path), w.removeprefix(f"{path}: ")) for w in prompt.warnings]
+    if example is None:
+        found.append(Problem("warning", str(path), "not rendered: give every required input an example"))
     if not prompt.published:
         found.append(Problem("warning", str(path), f"{prompt.ref} is a draft; publish it with `aigc prompts lock`"))
     return found
+
+
+def _example_inputs(prompt: Prompt) -> dict[str, Any] | None:
+    """The inputs ``--example`` renders with, or None when a required input has no example."""
+    values = {name: spec.example for name, spec in prompt.meta.inputs.items() if spec.example is not None}
+    missing = [name for name, spec in prompt.meta.inputs.items() if spec.is_required and name not in values]
+    return None if missing else values
 
 
 def _check_labels(entry: PromptEntry) -> list[Problem]:

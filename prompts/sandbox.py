@@ -30,6 +30,7 @@ __all__ = [
     "PARTIALS_DIR",
     "ROLES",
     "AigcSandbox",
+    "LimitExceeded",
     "check_ast_safety",
     "find_variables",
     "is_security_error",
@@ -53,6 +54,10 @@ _STATEMENTS = (
     nodes.Scope,
     nodes.ScopedEvalContextModifier,
 )
+
+
+class LimitExceeded(TemplateSyntaxError):
+    """A template over a load-time limit (size, nesting): reported as it is, not as a Jinja syntax error."""
 
 
 def read_source(path: Path) -> str:
@@ -163,7 +168,7 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
         """Parse with the load-time limits (size, nesting), then route loops and ``~`` through the meter."""
         budget = self.budget
         if len(source) > budget.max_source_chars:
-            raise TemplateSyntaxError(
+            raise LimitExceeded(
                 f"the template has {len(source):,} characters, over the limit of {budget.max_source_chars:,}",
                 1,
                 name,
@@ -173,7 +178,7 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
         try:
             ast = parser.parse()
         except RecursionError:
-            raise TemplateSyntaxError(
+            raise LimitExceeded(
                 "expressions are nested too deeply to parse; split them with {% set %}",
                 parser.stream.current.lineno,
                 name,
@@ -423,7 +428,7 @@ def _check_depth(ast: nodes.Template, budget: RenderBudget, name: str | None, fi
         if isinstance(node, _STATEMENTS):
             blocks += 1
             if blocks > budget.max_block_depth:
-                raise TemplateSyntaxError(
+                raise LimitExceeded(
                     f"blocks are nested {blocks} deep, over the limit of {budget.max_block_depth}; "
                     f"move the inner part into a macro or a partial",
                     node.lineno,
@@ -431,7 +436,7 @@ def _check_depth(ast: nodes.Template, budget: RenderBudget, name: str | None, fi
                     filename,
                 )
         if depth > budget.max_expression_depth:
-            raise TemplateSyntaxError(
+            raise LimitExceeded(
                 f"an expression is nested over {budget.max_expression_depth} levels deep (parentheses, filters, "
                 f"operators); split it with {{% set %}}",
                 getattr(node, "lineno", 1),

@@ -14,7 +14,7 @@ from prompts.budget import RenderBudget
 from prompts.errors import AigcError, InvalidInputs, InvalidTemplate, MissingVariables
 from prompts.frontmatter import parse_prompt_file
 from prompts.rendering import InProcessRenderer, Message
-from prompts.sandbox import AigcSandbox, check_ast_safety, find_variables
+from prompts.sandbox import AigcSandbox, LimitExceeded, check_ast_safety, find_variables
 from prompts.schema import InputSpec, PromptMeta
 
 if TYPE_CHECKING:
@@ -191,7 +191,12 @@ def _parse(env: AigcSandbox, source: str, name: str, filename: str) -> nodes.Tem
     try:
         return env.parse(source, name=name, filename=filename)
     except TemplateSyntaxError as exc:
-        raise InvalidTemplate(f"Jinja syntax error: {exc.message}", path=filename, line=exc.lineno) from None
+        raise _syntax_error(exc, filename) from None
+
+
+def _syntax_error(exc: TemplateSyntaxError, path: str) -> InvalidTemplate:
+    message = exc.message if isinstance(exc, LimitExceeded) else f"Jinja syntax error: {exc.message}"
+    return InvalidTemplate(message or "Jinja syntax error", path=path, line=exc.lineno)
 
 
 def _load_partials(env: AigcSandbox, ast: nodes.Template, path: str, seen: dict[str, str]) -> set[str]:

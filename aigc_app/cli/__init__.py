@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -45,10 +46,16 @@ def run(argv: list[str] | None = None) -> int:
 
         from prompts.errors import AigcError
 
-        if not isinstance(exc, AigcError | ValidationError):
+        if isinstance(exc, AigcError | ValidationError):
+            print_error(str(exc))
+            return 1
+        if os.environ.get("AIGC_DEBUG"):
             raise
-        print_error(str(exc))
-        return 1
+        print_error(
+            f"unexpected {type(exc).__name__}: {exc}. This is a bug in aigc: please report it with the "
+            f"traceback that AIGC_DEBUG=1 prints"
+        )
+        return 2
     return 0
 
 

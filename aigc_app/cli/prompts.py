@@ -41,14 +41,20 @@ def _registry(ctx: click.Context) -> PromptRegistry:
 @click.pass_context
 def list_cmd(ctx: click.Context, task: str | None, as_json: bool) -> None:
     """List prompts with their latest version, drafts and labels."""
+    from prompts.errors import PromptError
     from prompts.frontmatter import parse_prompt_file
+    from prompts.sandbox import read_source
 
-    rows = []
+    rows, broken = [], []
     for entry in _registry(ctx):
         if task and entry.task != task:
             continue
         newest = max(entry.versions)
-        meta = parse_prompt_file(entry.versions[newest].read_text(encoding="utf-8"), str(entry.versions[newest])).meta
+        try:
+            meta = parse_prompt_file(read_source(entry.versions[newest]), str(entry.versions[newest])).meta
+        except PromptError as exc:
+            broken.append(str(exc))
+            continue
         rows.append(
             {
                 "id": entry.id,
@@ -61,8 +67,12 @@ def list_cmd(ctx: click.Context, task: str | None, as_json: bool) -> None:
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    console().print(_list_table(rows), soft_wrap=False)
+    else:
+        console().print(_list_table(rows), soft_wrap=False)
+    for problem in broken:
+        print_error(problem)
+    if broken:
+        raise SystemExit(1)
 
 
 def _list_table(rows: list[dict[str, Any]]) -> Table:
