@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from prompts.errors import AigcError
 
 if TYPE_CHECKING:
@@ -39,38 +37,26 @@ _ENV = {
 
 def models_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ModelsConfig:
     """The models configuration for this process: file, then environment on top."""
-    from chains import ModelsConfig
+    from chains import InvalidConfig
+    from chains.config import read_config_file, validate_config
 
     env = os.environ if env is None else env
     data: dict = {}
     file = Path(path) if path else Path(DEFAULT_CONFIG_FILE)
-    if path or file.exists():
-        data = _read(file)
-    for variable, (section, key) in _ENV.items():
-        if env.get(variable):
-            data.setdefault(section, {})[key] = env[variable]
+    origins: dict[tuple[str, ...], str] = {}
     try:
-        return ModelsConfig.model_validate(data)
-    except ValidationError as exc:
+        if path or file.exists():
+            data = read_config_file(file)
+        for variable, (section, key) in _ENV.items():
+            if env.get(variable):
+                section_data = data.get(section) or {}
+                if isinstance(section_data, dict):  # anything else is reported as it is by the validation
+                    data[section] = {**section_data, key: env[variable]}
+                    origins[(section, key)] = variable
         # Never echo input values: this file holds API keys.
-        problems = "; ".join(f"models.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{file}: {problems} (environment variables count too: {', '.join(_ENV)})") from None
-
-
-def _read(file: Path) -> dict:
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise ConfigError(f"{file}:{line}: malformed YAML: {exc.problem}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read it: {exc}") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{file}: expected a mapping with a 'models:' section")
-    models = loaded.get("models", loaded)
-    return models if isinstance(models, dict) else {}
+        return validate_config(data, source=str(file), origins=origins)
+    except InvalidConfig as exc:
+        raise ConfigError(str(exc)) from None
 
 
 class ConfigError(AigcError, ValueError):

@@ -14,11 +14,18 @@ Environment variables are not read here; ``aigc_app`` reads them once and builds
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from chains.errors import InvalidConfig
+from prompts.schema import TASKS
 
 __all__ = [
     "CachePolicy",
@@ -31,6 +38,8 @@ __all__ = [
     "RouterConfig",
     "RoutingRule",
     "load_config",
+    "read_config_file",
+    "validate_config",
 ]
 
 
@@ -64,6 +73,7 @@ class LocalSettings(_Strict):
     max_wait_ms: float = Field(4.0, ge=0)
     timeout: float | None = None
     context_overflow: Literal["error", "truncate_left"] = "error"
+    show_progress: bool = Field(False, description="Show transformers' progress bars and warnings while loading.")
 
 
 class RetryPolicy(_Strict):
@@ -109,6 +119,14 @@ class RoutingRule(_Strict):
     prompt_tokens_over: int | None = Field(None, ge=0, description="Match prompts longer than this (estimated).")
     budget_exceeded: bool | None = Field(None, description="Match once the router's spend passed budget_usd.")
 
+    @field_validator("task")
+    @classmethod
+    def _known_tasks(cls, tasks: list[str] | None) -> list[str] | None:
+        for task in tasks or []:
+            if task not in TASKS:
+                raise ValueError(f"unknown task {task!r}{_did_you_mean(task, TASKS)} (tasks: {', '.join(TASKS)})")
+        return tasks
+
 
 class RouterConfig(_Strict):
     """How the router picks backends for a call."""
@@ -138,8 +156,90 @@ class ModelsConfig(_Strict):
 
 def load_config(path: str | Path) -> ModelsConfig:
     """Read the ``models:`` section of a YAML project file (or the whole file if it has no such key)."""
+    return validate_config(read_config_file(path), source=str(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The ``models:`` mapping of a YAML file; a file that cannot be read is an InvalidConfig naming file and line."""
     path = Path(path)
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if isinstance(data, dict) and "models" in data:
-        data = data["models"]
-    return ModelsConfig.model_validate(data)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidConfig(f"{path}: cannot read it: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidConfig(f"{path}:{_yaml_where(exc, text)}: malformed YAML: {_yaml_problem(exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidConfig(f"{path}: expected a mapping with a 'models:' section")
+    models = data.get("models", data)
+    if models is not None and not isinstance(models, dict):
+        raise InvalidConfig(f"{path}: 'models:' must be a mapping (openai, local, router)")
+    return models or {}
+
+
+def _yaml_where(exc: yaml.YAMLError, text: str) -> int | str:
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        return exc.problem_mark.line + 1
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML does not allow
+    return text.count("\n", 0, position) + 1 if isinstance(position, int) else "?"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
+        return (
+            f"the control character U+{exc.character:04X} is not allowed; delete it, or write it as an escape "
+            f"inside double quotes"
+        )
+    return str(getattr(exc, "problem", None) or type(exc).__name__)
+
+
+def validate_config(
+    data: Mapping[str, Any], *, source: str, origins: Mapping[tuple[str, ...], str] | None = None
+) -> ModelsConfig:
+    """Validate a ``models:`` mapping; each problem names ``source``, the key (with the nearest valid key for a
+    typo) and, where ``origins`` says so, the environment variable that set it. Values are never echoed."""
+    try:
+        return ModelsConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_problem(error, origins or {}) for error in exc.errors())
+        raise InvalidConfig(f"{source}: {problems}") from None
+
+
+def _problem(error: Any, origins: Mapping[tuple[str, ...], str]) -> str:
+    loc = tuple(str(part) for part in error["loc"])
+    where = "models." + ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        allowed = _keys_at(loc[:-1])
+        text = f"{where}: unknown key{_did_you_mean(loc[-1], allowed)} (keys here: {', '.join(allowed)})"
+    else:
+        text = f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+    origin = next((variable for key, variable in origins.items() if loc[: len(key)] == key), None)
+    return f"{text} (set by the environment variable {origin})" if origin else text
+
+
+def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _keys_at(loc: tuple[str, ...]) -> list[str]:
+    """The valid keys of the section at ``loc`` (list indexes and dict keys step into the item's section)."""
+    model: type[BaseModel] = ModelsConfig
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None:
+            continue
+        nested = _model_in(field.annotation)
+        if nested is None:
+            return []
+        model = nested
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for arg in typing.get_args(annotation) if (m := _model_in(arg)) is not None), None)

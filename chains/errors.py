@@ -1,8 +1,9 @@
 """Errors of the model layer (a branch of the tree drawn in ``prompts/errors.py``)::
 
 ModelError                       provider, model, status, retry_after
+├── InvalidConfig     (ValueError)    the models configuration names an unknown key, task or value
 ├── UnknownModel      (LookupError)   no such provider or model id
-├── ModelUnavailable                  weights not available offline, CUDA asked for but absent
+├── ModelUnavailable                  weights not available offline, CUDA absent, the local extra missing
 ├── ContextWindowExceeded (ValueError) prompt plus max_tokens exceed the context window
 ├── BackendError                      a call failed at the backend
 │   ├── RateLimited                   429; retry_after from the Retry-After header
@@ -23,6 +24,7 @@ __all__ = [
     "BackendError",
     "BackendTimeout",
     "ContextWindowExceeded",
+    "InvalidConfig",
     "InvalidRequest",
     "ModelError",
     "ModelUnavailable",
@@ -44,6 +46,10 @@ class ModelError(AigcError):
         self.status = status
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class InvalidConfig(ModelError, ValueError):
+    """The models configuration cannot be used; the message names the source and the key, never a value."""
 
 
 class UnknownModel(ModelError, LookupError):

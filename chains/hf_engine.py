@@ -9,10 +9,11 @@ torch and transformers are imported here and only here (and in ``chains.testing.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ import torch
 
 from chains.errors import ContextWindowExceeded, ModelUnavailable
 
-__all__ = ["GenRequest", "GenResult", "HFEngine", "TokenLogprob", "resolve_device"]
+__all__ = ["GenRequest", "GenResult", "HFEngine", "TokenLogprob", "quiet_transformers", "resolve_device"]
 
 FinishReason = Literal["stop", "length"]
 
@@ -73,6 +74,22 @@ def resolve_device(device: str) -> str:
     return device
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Within the block, transformers and the hub show no progress bars and log errors only; then as before."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype | str:
     if dtype in (None, "auto"):
         if device.startswith("cuda"):
@@ -105,9 +122,16 @@ class HFEngine:
 
     @classmethod
     def load(
-        cls, model_id: str, *, device: str = "auto", dtype: str | None = "auto", device_map: str | None = None
+        cls,
+        model_id: str,
+        *,
+        device: str = "auto",
+        dtype: str | None = "auto",
+        device_map: str | None = None,
+        show_progress: bool = False,
     ) -> HFEngine:
-        """Load a hub id or local folder with ``from_pretrained``; a missing offline model fails fast and clearly."""
+        """Load a hub id or local folder with ``from_pretrained``; a missing offline model fails fast and clearly.
+        The load is quiet (no progress bars, errors only from transformers' logging) unless ``show_progress``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         target = resolve_device(device) if device_map is None else "cpu"
@@ -115,8 +139,9 @@ class HFEngine:
         if device_map is not None:
             kwargs["device_map"] = device_map
         try:
-            tokenizer = AutoTokenizer.from_pretrained(model_id, padding_side="left")
-            model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
+            with contextlib.nullcontext() if show_progress else quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(model_id, padding_side="left")
+                model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
         except (OSError, ValueError) as exc:  # missing files, or a folder without a usable tokenizer/config
             raise _unavailable(model_id, exc) from exc
         if device_map is None:

@@ -60,9 +60,20 @@ class _ModelPool:
             loaded = self._models.get(key)
             if loaded is None:
                 from chains.batching import DynamicBatcher
-                from chains.hf_engine import HFEngine
 
-                engine = HFEngine.load(chat.model, device=chat.device, dtype=chat.dtype, device_map=chat.device_map)
+                try:
+                    from chains.hf_engine import HFEngine
+                except ImportError as exc:  # an install without the local extra (torch, transformers)
+                    from chains.registry import local_extra_missing
+
+                    raise local_extra_missing(f"hf:{chat.model}", str(exc)) from None
+                engine = HFEngine.load(
+                    chat.model,
+                    device=chat.device,
+                    dtype=chat.dtype,
+                    device_map=chat.device_map,
+                    show_progress=chat.show_progress,
+                )
                 batcher = DynamicBatcher(
                     engine.generate,
                     max_batch_size=chat.max_batch_size,
@@ -126,6 +137,7 @@ class ChatTransformers(BaseChatModel):
     max_batch_size: int = Field(16, ge=1, description="Most calls decoded together (dynamic batching).")
     max_wait_ms: float = Field(4.0, ge=0, description="How long a batch waits for more calls to join.")
     context_overflow: Literal["error", "truncate_left"] = "error"
+    show_progress: bool = Field(False, description="Show transformers' progress bars and warnings while loading.")
 
     @property
     def _llm_type(self) -> str:
@@ -156,14 +168,14 @@ class ChatTransformers(BaseChatModel):
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], on_text: Any = None
     ) -> GenRequest:
-        from chains.hf_engine import GenRequest
-
         unknown = {k for k in kwargs if k not in _GEN_KWARGS | _IGNORED_KWARGS and not k.startswith("ls_")}
         if unknown:
             raise TypeError(f"ChatTransformers does not accept {sorted(unknown)}; it takes {sorted(_GEN_KWARGS)}")
         if kwargs.get("model") not in (None, self.model):
             raise TypeError(f"this ChatTransformers serves {self.model!r}; make another one for {kwargs['model']!r}")
-        engine = self.engine
+        engine = self.engine  # first: without the local extra, this is the error that names it
+        from chains.hf_engine import GenRequest
+
         max_tokens = int(kwargs["max_tokens"]) if kwargs.get("max_tokens") is not None else self.max_tokens
         temperature = float(kwargs.get("temperature", self.temperature))
         top_p = float(kwargs.get("top_p", self.top_p))

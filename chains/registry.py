@@ -8,6 +8,7 @@ The built-ins are declared through the same group in aigc's own ``pyproject.toml
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -18,10 +19,21 @@ from langchain_core.language_models import BaseChatModel
 from chains.config import ModelsConfig
 from chains.errors import ModelUnavailable, UnknownModel
 
-__all__ = ["ENTRY_POINT_GROUP", "ModelFactory", "ModelRegistry", "create_hf", "create_openai", "split_model_id"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LOCAL_EXTRA",
+    "ModelFactory",
+    "ModelRegistry",
+    "create_hf",
+    "create_openai",
+    "local_extra_missing",
+    "split_model_id",
+]
 
 ENTRY_POINT_GROUP = "aigc.models"
 ModelFactory = Callable[..., BaseChatModel]
+LOCAL_EXTRA = "pip install 'aigc[local]'"
+_LOCAL_MODULES = ("torch", "transformers", "huggingface_hub")
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:
@@ -46,8 +58,11 @@ def create_hf(name: str, config: ModelsConfig, **params: Any) -> BaseChatModel:
     """Factory for ``hf:<hub id or folder>``. A hub id not in the local cache fails now, without a network call."""
     from chains.local import ChatTransformers
 
+    missing = next((m for m in _LOCAL_MODULES if importlib.util.find_spec(m) is None), None)
+    if missing is not None:
+        raise local_extra_missing(f"hf:{name}", f"No module named {missing!r}")
     if not os.path.isdir(name) and not params.pop("allow_download", False):
-        _require_cached(name)
+        _require_local(name)
     local = config.local
     settings = {
         "device": local.device,
@@ -57,8 +72,32 @@ def create_hf(name: str, config: ModelsConfig, **params: Any) -> BaseChatModel:
         "max_wait_ms": local.max_wait_ms,
         "timeout": local.timeout,
         "context_overflow": local.context_overflow,
+        "show_progress": local.show_progress,
     }
     return ChatTransformers(model=name, **{**settings, **params})
+
+
+def local_extra_missing(model: str, reason: str) -> ModelUnavailable:
+    """The error for a local model in an install without the ``local`` extra (torch, transformers)."""
+    message = f"{model} needs the local extra, which is not installed ({reason}): {LOCAL_EXTRA}"
+    return ModelUnavailable(message, model=model)
+
+
+def _looks_like_path(name: str) -> bool:
+    """A folder rather than a hub id (``org/name``): ``./x``, ``../x``, ``/x``, ``~/x``, ``C:\\x``, ``a/b/c``."""
+    return name.startswith((".", "/", "~", "\\")) or "\\" in name or name.count("/") > 1 or name[1:2] == ":"
+
+
+def _require_local(name: str) -> None:
+    if _looks_like_path(name):
+        folder = os.path.abspath(os.path.expanduser(name))
+        problem = "is a file, not a model folder" if os.path.exists(folder) else "does not exist"
+        raise ModelUnavailable(
+            f"hf:{name}: {folder} {problem}. Pass the folder that holds the model's config.json "
+            f"and tokenizer (hf:/path/to/model), or a Hugging Face hub id such as hf:Qwen/Qwen2.5-0.5B-Instruct",
+            model=f"hf:{name}",
+        )
+    _require_cached(name)
 
 
 def _require_cached(name: str) -> None:
