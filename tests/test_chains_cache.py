@@ -107,8 +107,8 @@ _WRITER = """
 import sys, time
 from langchain_core.messages import AIMessage
 from chains.cache import ResponseCache
-path, name, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
-cache = ResponseCache(path)
+path, name, start, patience = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[5])
+cache = ResponseCache(path, busy_timeout_s=patience)
 print("ready", flush=True)
 while time.time() < start:
     time.sleep(0.005)
@@ -117,11 +117,11 @@ print(sum(stored))
 """
 
 
-def _writers(path: Path, count: int, rows: int, delay: float) -> list[subprocess.Popen[str]]:
+def _writers(path: Path, count: int, rows: int, delay: float, patience: float = 2.0) -> list[subprocess.Popen[str]]:
     start = time.time() + delay
     return [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path), f"p{n}", str(start), str(rows)],
+            [sys.executable, "-c", _WRITER, str(path), f"p{n}", str(start), str(rows), str(patience)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -146,14 +146,16 @@ def test_eight_processes_writing_past_a_held_lock_all_finish(tmp_path: Path) -> 
 
 def test_eight_processes_and_32_instances_writing_at_once_store_every_row(tmp_path: Path) -> None:
     path = tmp_path / "cache.db"
-    writers = _writers(path, 8, 50, delay=2.0)
+    # A patient busy timeout: this checks that WAL writers in many processes and threads all get their turn (with
+    # the default 2 s, a writer starved on a busy machine would skip its row, which is allowed but not this test).
+    writers = _writers(path, 8, 50, delay=2.0, patience=60.0)
     failures: list[BaseException] = []
     barrier = threading.Barrier(32)
 
     def write(n: int) -> None:
         try:
             barrier.wait()
-            cache = ResponseCache(path)
+            cache = ResponseCache(path, busy_timeout_s=60.0)
             assert all(cache.put(f"t{n}-{i}", "m", AIMessage("x")) for i in range(10))
         except BaseException as exc:  # collected and asserted below
             failures.append(exc)
