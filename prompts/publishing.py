@@ -73,8 +73,6 @@ def _check_version(registry: PromptRegistry, entry: PromptEntry, version: Versio
     except Exception as exc:  # a bug of ours must not hide the other files' findings
         return [Problem("error", str(path), f"unexpected {type(exc).__name__} while checking: {exc}")]
     found = [Problem("warning", str(path), w.removeprefix(f"{path}: ")) for w in prompt.warnings]
-    if example is None:
-        found.append(Problem("warning", str(path), "not rendered: give every required input an example"))
     if not prompt.published:
         found.append(Problem("warning", str(path), f"{prompt.ref} is a draft; publish it with `aigc prompts lock`"))
     return found
