@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from evaluators.errors import InvalidSuite
+from prompts.files import NotUtf8, decode_utf8
 
 __all__ = ["LineOf", "read_suite_file"]
 
@@ -65,11 +66,10 @@ def _read(path: Path) -> str:
     except OSError as exc:
         raise InvalidSuite(f"suite file {path} cannot be read: {exc.strerror or exc}") from None
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        return decode_utf8(raw)
+    except NotUtf8 as exc:
         raise InvalidSuite(
-            f"{path}:{line}: not a text suite file (byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8); "
+            f"{path}:{exc.line}: not a text suite file (byte 0x{exc.byte:02x} at offset {exc.offset} is not UTF-8); "
             f"a suite is a YAML file saved as UTF-8"
         ) from None
 

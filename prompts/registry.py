@@ -20,8 +20,9 @@ import yaml
 
 from prompts.budget import RenderBudget
 from prompts.errors import InvalidTemplate, LibraryError, PromptNotFound
+from prompts.files import read_source
 from prompts.isolation import IsolatedWorker, compile_isolated
-from prompts.sandbox import PARTIALS_DIR, AigcSandbox, make_environment, read_source
+from prompts.sandbox import PARTIALS_DIR, AigcSandbox, make_environment
 from prompts.schema import TASKS
 from prompts.semver import Version, VersionRange, is_version_spec
 from prompts.template import Prompt, compile_prompt

@@ -25,6 +25,7 @@ from jinja2.visitor import NodeTransformer
 from prompts.bounds import FILTER_ESTIMATES, STR_METHOD_ESTIMATES, check_brace_format, check_printf, estimate_chars
 from prompts.budget import RenderBudget, RenderState, active_state, current_state
 from prompts.errors import InvalidTemplate, PromptSecurityError
+from prompts.files import read_source
 
 __all__ = [
     "PARTIALS_DIR",
@@ -35,7 +36,6 @@ __all__ = [
     "find_variables",
     "is_security_error",
     "make_environment",
-    "read_source",
 ]
 
 ROLES = ("system", "user", "assistant")
@@ -58,21 +58,6 @@ _STATEMENTS = (
 
 class LimitExceeded(TemplateSyntaxError):
     """A template over a load-time limit (size, nesting): reported as it is, not as a Jinja syntax error."""
-
-
-def read_source(path: Path) -> str:
-    """A template file's text; a file that is not UTF-8 is an error naming its line and what to do."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InvalidTemplate(
-            f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            f"save it with UTF-8 encoding",
-            path=str(path),
-            line=line,
-        ) from None
 
 
 class MessageExtension(Extension):

@@ -42,8 +42,8 @@ def _registry(ctx: click.Context) -> PromptRegistry:
 def list_cmd(ctx: click.Context, task: str | None, as_json: bool) -> None:
     """List prompts with their latest version, drafts and labels."""
     from prompts.errors import PromptError
+    from prompts.files import read_source
     from prompts.frontmatter import parse_prompt_file
-    from prompts.sandbox import read_source
 
     rows, broken = [], []
     for entry in _registry(ctx):
