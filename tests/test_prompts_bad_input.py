@@ -70,7 +70,11 @@ def test_malformed_yaml_names_file_and_line(make_library) -> None:
     ("extra", "line", "fragment"),
     [
         ("colour: red\n", 8, "unknown key 'colour'; allowed here: name, version, task"),
-        ("model: {temprature: 0.5}\n", 8, "unknown key 'temprature' (did you mean 'temperature'?); allowed here: id, temperature"),
+        (
+            "model: {temprature: 0.5}\n",
+            8,
+            "unknown key 'temprature' (did you mean 'temperature'?); allowed here: id, temperature",
+        ),
         ("output: {format: json, schema: {type: nonsense}}\n", 8, "not a valid JSON Schema"),
         ("tags: 5\n", 8, "front matter tags: Input should be a valid list"),
     ],
