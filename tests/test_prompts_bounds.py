@@ -113,7 +113,7 @@ def test_os_memory_limit_stops_what_the_meter_allows(tmp_path: Path) -> None:
     loose = RenderBudget(max_output_chars=10**10, max_work=10**12, max_memory_mb=64)
     root = _library(tmp_path, "{{ ('x' * (1000 * 1000 * 300))|length }}", published=False).libraries[0].root
     registry = PromptRegistry([root], include_builtin=False, budget=loose)
-    with pytest.raises(PromptSecurityError, match="out of memory .*limited to 64 MB|over its memory limit"):
+    with pytest.raises(PromptSecurityError, match=r"out of memory .*limited to 64 MB|over its memory limit"):
         registry.get("probe@1.0.0").render()
     registry.close()
 
@@ -123,7 +123,7 @@ def test_os_time_limit_stops_a_single_long_operation(tmp_path: Path) -> None:
     root = _library(tmp_path, "{{ range(1000 * 1000 * 1000 * 10)|sum }}", published=False).libraries[0].root
     registry = PromptRegistry([root], include_builtin=False, budget=loose)
     started = time.monotonic()
-    with pytest.raises(PromptSecurityError, match="time limit|stopped by the OS"):
+    with pytest.raises(PromptSecurityError, match=r"time limit|stopped by the OS"):
         registry.get("probe@1.0.0").render()
     assert time.monotonic() - started < 15
     registry.close()
