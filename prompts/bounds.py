@@ -17,7 +17,15 @@ from jinja2.utils import Namespace
 
 from prompts.budget import deep_chars
 
-__all__ = ["FILTER_ESTIMATES", "STR_METHOD_ESTIMATES", "check_brace_format", "check_printf", "estimate_chars"]
+__all__ = [
+    "FILTER_ESTIMATES",
+    "STR_METHOD_ESTIMATES",
+    "brace_size",
+    "check_brace_format",
+    "check_printf",
+    "estimate_chars",
+    "printf_size",
+]
 
 
 def estimate_chars(value: Any, limit: int) -> int:
@@ -84,16 +92,22 @@ def _wordwrap(limit: int, s: Any = "", width: Any = 79, _b: Any = True, wrapstri
 
 
 def _format(limit: int, value: Any = "", *args: Any, **kwargs: Any) -> int:
-    if isinstance(value, str):
-        check_printf(value, limit)
-    return estimate_chars(value, limit) + sum(estimate_chars(a, limit) for a in (*args, *kwargs.values()))
+    if not isinstance(value, str):
+        return estimate_chars(value, limit)
+    return printf_size(value, kwargs or args, limit)
 
 
 def _sum(limit: int, value: Any = (), attribute: Any = None, start: Any = 0, **kw: Any) -> int:
     start = kw.get("start", start)
     if isinstance(start, int | float) and not isinstance(start, bool):
         return 0  # numbers: bounded by the int-size check of each addition
-    return _join(limit, value) + estimate_chars(start, limit)
+    raise SecurityError("sum() adds numbers; to join lists or strings in a template use |join or ~")
+
+
+def _tojson(limit: int, value: Any = "", indent: Any = None, **kw: Any) -> int:
+    indent = kw.get("indent", indent)
+    width = 0 if indent is None else _width(indent)
+    return 6 * estimate_chars(value, limit) * (1 + width)
 
 
 # Filters whose result can be much larger than their arguments; the rest are charged after they run.
@@ -102,11 +116,10 @@ FILTER_ESTIMATES: dict[str, Callable[..., int]] = {
     "format": _format,
     "indent": _indent,
     "join": _join,
-    "pprint": _whole,
     "replace": _replace,
     "string": _whole,
     "sum": _sum,
-    "tojson": lambda limit, value="", *_, **__: 6 * estimate_chars(value, limit),
+    "tojson": _tojson,
     "wordwrap": _wordwrap,
     "xmlattr": lambda limit, value="", *_, **__: 6 * estimate_chars(value, limit),
     "urlencode": lambda limit, value="", *_, **__: 3 * estimate_chars(value, limit),
@@ -147,8 +160,30 @@ STR_METHOD_ESTIMATES: dict[str, Callable[..., int]] = {
 _PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
 
 
-def check_printf(template: str, limit: int) -> None:
-    """Refuse printf-style widths or precisions (``*`` included) that could make more than ``limit`` characters."""
+def printf_size(template: str, args: Any, limit: int) -> int:
+    """At most the length of ``template % args``: every field may print the largest argument, or its width."""
+    widths = check_printf(template, limit)
+    fields = sum(1 for m in _PRINTF.finditer(template) if not m.group(0).endswith("%"))
+    return len(template) + widths + fields * _largest(args, limit)
+
+
+def brace_size(template: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], limit: int) -> int:
+    """At most the length of ``template.format(*args, **kwargs)``, the same way."""
+    widths = check_brace_format(template, limit)
+    fields = sum(1 for _, name, _, _ in string.Formatter().parse(template) if name is not None)
+    return len(template) + widths + fields * _largest((*args, *kwargs.values()), limit)
+
+
+def _largest(args: Any, limit: int) -> int:
+    if isinstance(args, Mapping):
+        args = list(args.values())
+    elif not isinstance(args, tuple | list):
+        args = [args]
+    return max((estimate_chars(a, limit) for a in args), default=0)
+
+
+def check_printf(template: str, limit: int) -> int:
+    """Refuse printf-style widths or precisions (``*`` included) past ``limit``; return their total."""
     total = 0
     for match in _PRINTF.finditer(template):
         for part in match.groups():
@@ -158,10 +193,12 @@ def check_printf(template: str, limit: int) -> None:
                 total += int(part)
         if total > limit:
             raise SecurityError(f"format field {match.group(0)!r} is wider than the output limit of {limit:,}")
+    return total
 
 
-def check_brace_format(template: str, limit: int) -> None:
-    """Refuse ``str.format`` fields whose width is computed (``{:>{}}``) or wider than the output limit."""
+def check_brace_format(template: str, limit: int) -> int:
+    """Refuse ``str.format`` fields whose width is computed (``{:>{}}``) or wider than the output limit; return
+    their total width."""
     total = 0
     for _, _, spec, _ in string.Formatter().parse(template):
         if not spec:
@@ -171,3 +208,4 @@ def check_brace_format(template: str, limit: int) -> None:
         total += sum(int(n) for n in re.findall(r"\d+", spec))
         if total > limit:
             raise SecurityError(f"format field spec {spec!r} is wider than the output limit of {limit:,}")
+    return total

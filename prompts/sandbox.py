@@ -22,7 +22,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 
-from prompts.bounds import FILTER_ESTIMATES, STR_METHOD_ESTIMATES, check_brace_format, check_printf, estimate_chars
+from prompts.bounds import FILTER_ESTIMATES, STR_METHOD_ESTIMATES, brace_size, estimate_chars, printf_size
 from prompts.budget import RenderBudget, RenderState, active_state, current_state
 from prompts.errors import InvalidTemplate, PromptSecurityError
 from prompts.files import read_source
@@ -190,8 +190,8 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
         def bounded(*args: Any, **kwargs: Any) -> str:
             state = current_state()
             limit = state.budget.max_output_chars
-            check_brace_format(value.__self__, limit)
-            _refuse_over(sum(estimate_chars(a, limit) for a in (*args, *kwargs.values())), limit, "formatting")
+            mapping = args[0] if value.__name__ == "format_map" and args else kwargs
+            _refuse_over(brace_size(value.__self__, args, mapping, limit), limit, "formatting")
             result = wrapped(*args, **kwargs)
             _refuse_over(len(result), limit, "formatting")
             state.charge(len(result))
@@ -227,6 +227,8 @@ class AigcSandbox(ImmutableSandboxedEnvironment):
         state = current_state()
         state.check_time()
         owner = getattr(__obj, "__self__", None)
+        if (isinstance(owner, str) and getattr(__obj, "__name__", "") == "encode") or isinstance(owner, bytes):
+            raise SecurityError("bytes are not supported in templates (str.encode); work with text")
         if isinstance(owner, str):
             estimate = STR_METHOD_ESTIMATES.get(getattr(__obj, "__name__", ""))
             if estimate is not None:
@@ -255,8 +257,7 @@ def _check_binop(state: RenderState, op: str, left: Any, right: Any) -> None:
         if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
             _refuse_over(len(left) + len(right), limit, "joining values")
     elif op == "%" and isinstance(left, str):
-        check_printf(left, limit)
-        _refuse_over(len(left) + estimate_chars(right, limit), limit, "formatting")
+        _refuse_over(printf_size(left, right, limit), limit, "formatting")
 
 
 def _refuse_over(size: int, limit: int, what: str) -> None:
@@ -297,6 +298,13 @@ class _Bounded(NodeTransformer):
         weight = nodes.Const(_static_chars(node.body))
         node.iter = nodes.Filter(node.iter, "aigc_loop", [weight], [], None, None).set_lineno(node.lineno)
         return node
+
+    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
+        self.generic_visit(node)
+        if not isinstance(node.arg, nodes.Slice):
+            return node
+        bounds = [part or nodes.Const(None) for part in (node.arg.start, node.arg.stop, node.arg.step)]
+        return nodes.Filter(node.node, "aigc_slice", bounds, [], None, None).set_lineno(node.lineno)
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
@@ -486,6 +494,14 @@ def _out(value: Any) -> Any:
     return value
 
 
+def _slice(value: Any, start: Any, stop: Any, step: Any) -> Any:
+    """``x[a:b:c]`` (Jinja compiles slices to plain subscripts): the copy is charged."""
+    result = value[start:stop:step]
+    if isinstance(result, str | list | tuple):
+        current_state().charge(len(result))
+    return result
+
+
 def _budgeted_range(*args: int) -> range:
     state = current_state()
     numbers = range(*args)
@@ -565,10 +581,11 @@ def make_environment(roots: list[Path], budget: RenderBudget | None = None) -> A
     for name in _REMOVED_GLOBALS:
         env.globals.pop(name, None)
     env.globals["range"] = _budgeted_range
-    env.filters = {name: _bounded_filter(name, f) for name, f in env.filters.items()}
+    env.filters = {name: _bounded_filter(name, f) for name, f in env.filters.items() if name != "pprint"}
     env.tests = {name: _timed_test(f) for name, f in env.tests.items()}
     env.filters["aigc_loop"] = _loop  # our own budget helpers, inserted by _Bounded
     env.filters["aigc_concat"] = _concat
+    env.filters["aigc_slice"] = _slice
     env.filters["aigc_out"] = _out
     env.filters["aigc_message"] = _emit_message
     return env

@@ -43,6 +43,16 @@ PROBES = {
     "concat of list": R + "{{ 'a' ~ ([r] * 100000) }}",
     "str.format argument": R + "{{ '{}'.format([r] * 100000) }}",
     "join method": R + "{{ ''.join([r] * 100000) }}",
+    # found by an independent probe after the first round of fixes
+    "bytes ljust": "{{ 'a'.encode().ljust(1000000 * 1000)|length }}",
+    "bytes repeat": "{{ ('a'.encode() * (1000000 * 1000))|length }}",
+    "slice copies": "{% set big = [0] * 200000 %}{% set ns = namespace(acc=none) %}"
+    "{% for i in range(400) %}{% set ns.acc = [ns.acc, big[:]] %}{% endfor %}done",
+    "format repeated field": "{% set s = 'x' * 190000 %}{% set f = '{0}' * 5000 %}{{ f.format(s)|length }}",
+    "printf repeated key": "{% set s = 'x' * 150000 %}{% set f = '%(a)s' * 3000 %}{{ (f % {'a': s})|length }}",
+    "format filter repeated key": "{% set s = 'x' * 150000 %}{{ ('%(a)s' * 3000)|format(a=s)|length }}",
+    "tojson indent": "{% set l = [[0] * 40] * 40 %}{{ l|tojson(indent='a' * 190000)|length }}",
+    "sum quadratic": "{% set x = [[0]] * 33000 %}{{ x|sum(start=[])|length }}",
 }
 BIG_PARTIAL = "x" * 20000 + "\n"
 
