@@ -118,6 +118,23 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """The real SmolLM2-135M-Instruct folder from aigc's model cache (``aigc models pull smollm2``).
+
+    Absent from the cache, the test is skipped, or fails where ``AIGC_REQUIRE_REAL_MODEL=1`` (CI pulls it first).
+    """
+    from chains.model_store import cached_path
+
+    path = cached_path("smollm2-135m-instruct")
+    if path is None:
+        message = "SmolLM2 is not in the model cache: run `aigc models pull smollm2`"
+        if os.environ.get("AIGC_REQUIRE_REAL_MODEL") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
 def openai_server():
     """A real HTTP server on 127.0.0.1 speaking the OpenAI API, with scripted answers and faults."""
     from chains.testing import OpenAIServer
