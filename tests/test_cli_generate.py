@@ -79,10 +79,11 @@ def test_config_mistakes_name_the_file_and_never_echo_values(tmp_path: Path) -> 
 def test_generate_without_any_model_says_how_to_configure_one(capsys, monkeypatch, tmp_path: Path) -> None:
     for variable in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIGC_LOCAL_MODEL", "AIGC_MODEL"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AIGC_MODELS_DIR", str(tmp_path / "empty-model-cache"))
     monkeypatch.chdir(tmp_path)
     assert run(["generate", "marketing/ad_copy", "--example"]) == 1
     err = capsys.readouterr().err
-    assert "no model is configured: set OPENAI_API_KEY" in err and "Traceback" not in err
+    assert "no model is configured: run `aigc models pull smollm2`" in err and "Traceback" not in err
 
 
 def test_vars_file_that_is_not_text(capsys, tmp_path: Path) -> None:
@@ -90,3 +91,39 @@ def test_vars_file_that_is_not_text(capsys, tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00brand")
     assert run(["prompts", "render", "marketing/ad_copy", "--vars-file", str(bad)]) == 2
     assert "not UTF-8 text" in capsys.readouterr().err
+
+
+def test_generate_flags_override_the_prompts_defaults(server, capsys) -> None:
+    server.script("A short one.")
+    argv = ["generate", "writing/product_description", "--example", "--no-stream"]
+    assert run([*argv, "--max-tokens", "40", "--temperature", "0.3", "--seed", "7"]) == 0
+    body = server.requests[-1].body
+    assert (body.get("max_completion_tokens"), body["temperature"], body["seed"]) == (40, 0.3, 7)
+    assert run([*argv, "--temperature", "3"]) == 2  # click's range check, one line
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_generate_a_json_prompt_validates_and_prints_the_value(server, capsys) -> None:
+    question = {
+        "question": "Is 1/2 larger than 1/3?",
+        "type": "true_false",
+        "options": ["True", "False"],
+        "answer": "True",
+        "explanation": "Halves are larger pieces than thirds of the same whole.",
+        "difficulty": "easy",
+    }
+    quiz = {"topic": "fractions", "grade_level": 5, "questions": [question]}
+    server.script("Sure! Here is a quiz about fractions.", json.dumps(quiz))
+    assert run(["generate", "education/quiz", "--example"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == quiz and "after 1 attempt(s)" in err
+    first, repair = server.requests[-2].body, server.requests[-1].body
+    assert first["response_format"]["type"] == "json_schema"  # the server's JSON mode gets the prompt's schema
+    assert "did not validate" in repair["messages"][-1]["content"]  # the prose answer was sent back once
+
+
+def test_generate_a_json_prompt_that_never_validates_is_one_line(server, capsys) -> None:
+    server.script("no json", "still no json")
+    assert run(["generate", "marketing/ad_copy", "--example"]) == 1
+    err = capsys.readouterr().err
+    assert "marketing/ad_copy@1.1.0" in err and "did not validate" in err and "Traceback" not in err

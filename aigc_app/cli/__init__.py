@@ -9,6 +9,7 @@ import click
 
 from aigc_app.cli.evaluators import evaluators_group
 from aigc_app.cli.generate import generate_cmd
+from aigc_app.cli.models import models_group
 from aigc_app.cli.prompts import prompts_group
 
 __all__ = ["cli", "main", "run"]
@@ -23,6 +24,7 @@ def cli() -> None:
 cli.add_command(prompts_group)
 cli.add_command(generate_cmd)
 cli.add_command(evaluators_group)
+cli.add_command(models_group)
 
 
 def run(argv: list[str] | None = None) -> int:
