@@ -33,6 +33,8 @@ __all__ = [
     "KnownModel",
     "cached_path",
     "default_local_model",
+    "describe",
+    "describe_folder",
     "known",
     "list_models",
     "models_dir",
@@ -140,6 +142,11 @@ def describe(name: str) -> CachedModel | None:
     """What the cache holds under a name or alias, or None."""
     folder = cached_path(name)
     return _describe(folder) if folder else None
+
+
+def describe_folder(folder: str | os.PathLike[str]) -> CachedModel:
+    """What a model folder holds, from its manifest and config."""
+    return _describe(Path(folder))
 
 
 def _describe(folder: Path) -> CachedModel:
