@@ -161,8 +161,11 @@ class HFEngine:
             ids = ids["input_ids"]
         return list(ids)
 
-    def fit(self, prompt_ids: list[int], max_tokens: int, policy: str = "error") -> list[int]:
-        """Check ``prompt + max_tokens`` against the context window; ``policy='truncate_left'`` drops old tokens."""
+    def fit(
+        self, prompt_ids: list[int], max_tokens: int, policy: str = "error", *, conversation: bool = False
+    ) -> list[int]:
+        """Check ``prompt + max_tokens`` against the context window; ``policy='truncate_left'`` drops old tokens.
+        ``conversation``: the prompt has earlier turns, so the error may suggest dropping them."""
         room = self.context_window - max_tokens
         if len(prompt_ids) <= room:
             return prompt_ids
@@ -170,10 +173,22 @@ class HFEngine:
             return prompt_ids[-room:]
         raise ContextWindowExceeded(
             f"hf:{self.name}: the prompt has {len(prompt_ids)} tokens and max_tokens is {max_tokens}, but the "
-            f"context window is {self.context_window}; shorten the prompt, lower max_tokens, or set "
-            f"context_overflow='truncate_left'",
+            f"context window is {self.context_window}; {self._what_fits(len(prompt_ids), max_tokens, conversation)}",
             model=f"hf:{self.name}",
         )
+
+    def _what_fits(self, prompt_tokens: int, max_tokens: int, conversation: bool) -> str:
+        """The advice of a ContextWindowExceeded error: the change that would make this call fit."""
+        window, over = self.context_window, prompt_tokens + max_tokens - self.context_window
+        if prompt_tokens < window:
+            advice = f"it fits with max_tokens <= {window - prompt_tokens} (aigc generate --max-tokens), or a prompt "
+            advice += f"shorter by {over} tokens"
+        else:
+            advice = f"the prompt alone is over the window: shorten it by at least {prompt_tokens - window + 1} tokens "
+            advice += "plus the room the answer needs, or use a model with a larger window"
+        if conversation and window > max_tokens:  # dropping old turns keeps the newest question and the system rules
+            advice += "; for a long conversation, context_overflow='truncate_left' drops the oldest tokens"
+        return advice
 
     @torch.inference_mode()
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
