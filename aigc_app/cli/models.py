@@ -88,8 +88,9 @@ def pull_cmd(name: str, wheel: Path | None, force: bool) -> None:
 
         def report(step: str, fraction: float | None) -> None:
             if step not in tasks:
-                for done in tasks.values():
-                    progress.update(done, completed=1)
+                for done in tasks.values():  # a new step means the earlier ones are finished
+                    progress.update(done, total=1, completed=1)
+                    progress.stop_task(done)
                 tasks[step] = progress.add_task(step, total=1 if fraction is not None else None)
             if fraction is not None:
                 progress.update(tasks[step], total=1, completed=fraction)
