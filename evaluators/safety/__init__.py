@@ -4,7 +4,8 @@
     scorer = EVALUATORS["pii"]()            # offline evaluators take no required arguments
     scorer.score(Sample(output="Call me at +44 20 7946 0958"))
 
-Importing this package is cheap: scikit-learn, the lexicons and the trained weights load at first use.
+Importing this package is cheap: scikit-learn, MiniLM (toxicity and injection read meaning through it), the
+lexicons and the trained weights load at first use.
 ``calibrate(data_dir)`` measures the evaluators on the public labelled data (held-out figures only).
 """
 
@@ -56,8 +57,9 @@ EVALUATORS: dict[str, Callable[..., Evaluator]] = {
 
 
 def calibrate(data_dir: Path) -> list[dict[str, Any]]:
-    """Held-out accuracy of toxicity, PII and prompt injection on the public data under ``data_dir``: rows of
-    ``{area, evaluator, dataset, metric, value, goal, n, detail}``. A missing folder raises FileNotFoundError."""
+    """Held-out accuracy of toxicity (Davidson's test half and our implicit-hate check set), PII and prompt
+    injection (by language, and the false-positive rate on benign briefs) on the public data under ``data_dir``: rows
+    of ``{area, evaluator, dataset, metric, value, goal, n, detail}``. A missing folder raises FileNotFoundError."""
     from evaluators.safety.calibration import calibrate as run
 
     return run(data_dir)

@@ -9,7 +9,16 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-__all__ = ["DATA_PACKAGE", "canonical", "collect_strings", "load_json", "normal_tokens", "token_variants", "word_spans"]
+__all__ = [
+    "DATA_PACKAGE",
+    "canonical",
+    "collect_strings",
+    "json_lines",
+    "load_json",
+    "normal_tokens",
+    "token_variants",
+    "word_spans",
+]
 
 DATA_PACKAGE = "evaluators.safety.data"
 
@@ -26,6 +35,15 @@ _WORD = re.compile(r"\w+")
 def load_json(name: str) -> Any:
     """A JSON file from ``evaluators/safety/data`` (read once; callers must treat the result as read-only)."""
     return json.loads(files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8"))
+
+
+def json_lines(data: Mapping[str, Any]) -> str:
+    """``data`` as a JSON object with one top-level key a line (weights files: short diffs, no line per number)."""
+    lines = [
+        f" {json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+        for key, value in data.items()
+    ]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def collect_strings(value: Any) -> Iterator[str]:

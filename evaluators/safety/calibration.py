@@ -1,7 +1,10 @@
 """Accuracy of the safety evaluators on public labelled data (``calibrate``), held-out figures only.
 
 * toxicity: Davidson et al. (2017), toxic = hate or offensive. The rows are split in two halves with a fixed seed;
-  the F1-best threshold is chosen on the first half and every figure is reported on the second.
+  training (``train_toxicity.py``) reads the first half only and chooses the threshold there by cross-validation;
+  every figure is reported on the second half, beside version 1's (the lexical part alone). Then our in-house
+  implicit-hate check set (``data/implicit_hate_check.json``), written after training and never trained on, against
+  version 1, flagging everything, and a MiniLM logistic regression trained on the Davidson half alone.
 * pii: presidio-research synthetic sentences; a gold span counts as found when a predicted span of the mapped type
   overlaps it, and a predicted span is correct when it overlaps a gold span of the mapped type.
 * prompt_injection: the held-out 30% of deepset's training file recorded with the trained weights (never seen by
@@ -20,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PII_TYPE_MAP", "PII_UNCOVERED", "calibrate", "is_german"]
+__all__ = ["PII_TYPE_MAP", "PII_UNCOVERED", "calibrate", "davidson_halves", "is_german", "language_rows"]
 
 TOXICITY_FILE = Path("toxicity") / "davidson_balanced_3000.jsonl"
 PII_FILE = Path("pii") / "presidio_synth_dev_750.json"
@@ -59,6 +62,13 @@ def is_german(text: str) -> bool:
     words = _WORDS.findall(text.lower())
     german = sum(w in _GERMAN for w in words) + 2 * sum(any(c in w for c in "äöüß") for w in words)
     return german > sum(w in _ENGLISH for w in words)
+
+
+def davidson_halves(n: int, seed: int = TOXICITY_SEED) -> tuple[list[int], list[int]]:
+    """``(tuning half, test half)`` of Davidson's ``n`` rows, shuffled with ``seed``: training reads the first only."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return order[: n // 2], order[n // 2 :]
 
 
 def _need(data_dir: Path, rel: Path) -> Path:
@@ -113,30 +123,92 @@ def _best_threshold(labels: Sequence[int], probs: Sequence[float]) -> float:
 
 
 def _toxicity(data_dir: Path) -> list[Row]:
-    from evaluators.safety.toxicity import DEFAULT_THRESHOLD, toxicity_probabilities
+    """Davidson's test half (never trained on) at the shipped threshold, then our implicit-hate check set."""
+    from evaluators.safety._text import load_json
+    from evaluators.safety.toxicity import LEXICAL_THRESHOLD, default_threshold, toxicity_probabilities
+    from evaluators.safety.toxicity_model import MODEL_FILE
 
-    rows = _jsonl(_need(data_dir, TOXICITY_FILE))
-    order = list(range(len(rows)))
-    random.Random(TOXICITY_SEED).shuffle(order)
-    tune, test = order[: len(order) // 2], order[len(order) // 2 :]
-    results = toxicity_probabilities([r["text"] for r in rows])
-    probs = [r.probability for r in results]
-    labels = [int(r["toxic"]) for r in rows]
-    chosen = _best_threshold([labels[i] for i in tune], [probs[i] for i in tune])
-    y, p = [labels[i] for i in test], [probs[i] for i in test]
-    _, precision, recall, f1 = _prf(y, [x >= chosen for x in p])
-    clf_auroc = _auroc(y, [results[i].classifier for i in test])
+    path = _need(data_dir, TOXICITY_FILE)
+    meta = load_json(MODEL_FILE)
+    if hashlib.sha256(path.read_bytes()).hexdigest() != meta["davidson_sha256"]:
+        raise ValueError(f"{path} is not the file the toxicity model was trained on; retrain with train_toxicity")
+    rows = _jsonl(path)
+    tune, test = davidson_halves(len(rows))
+    if len(tune) != meta["n_davidson_tune"] or meta["davidson_seed"] != TOXICITY_SEED:
+        raise ValueError("the Davidson split differs from the one the toxicity model was trained on; retrain")
+    results = toxicity_probabilities([rows[i]["text"] for i in test])
+    y = [int(rows[i]["toxic"]) for i in test]
+    threshold = default_threshold()
     name, n = "davidson_balanced_3000 (test half)", len(test)
     how = (
-        f"threshold {chosen} = best Youden J (TPR-FPR, independent of the 2:1 toxic share) on the other half "
-        f"(seed {TOXICITY_SEED}, n={len(tune)}); shipped DEFAULT_THRESHOLD {DEFAULT_THRESHOLD}"
+        f"shipped threshold {threshold} = best mean Youden J of 5-fold out-of-fold scores on the other half (seed "
+        f"{TOXICITY_SEED}) and our training statements (train_toxicity.py); this half was never trained on"
     )
+    p, lexical = [r.probability for r in results], [r.lexical for r in results]
+    _, precision, recall, f1 = _prf(y, [x >= threshold for x in p])
+    _, v1_precision, v1_recall, v1_f1 = _prf(y, [x >= LEXICAL_THRESHOLD for x in lexical])
     caveat = "alt-profanity-check was itself trained partly on Davidson's tweets, so these figures are optimistic"
+    v1 = f"version 1 (lexicon + damped classifier, threshold {LEXICAL_THRESHOLD})"
     return [
         _row("toxicity", name, "auroc", _auroc(y, p), "higher; toxic (class 0/1) vs neither", n,
-             f"lexicon + damped classifier; classifier alone: {clf_auroc:.3f}; {caveat}"),
+             f"learned model (MiniLM + lexical) floored by the lexicon; {caveat}"),
         _row("toxicity", name, "f1", f1, "higher", n, f"{how}; precision {precision:.3f}, recall {recall:.3f}"),
-        _row("toxicity", name, "youden_j", _youden(y, [x >= chosen for x in p]), "higher", n, how),
+        _row("toxicity", name, "youden_j", _youden(y, [x >= threshold for x in p]), "higher", n, how),
+        _row("toxicity", name, "auroc[v1 lexical]", _auroc(y, lexical), "reference", n,
+             f"{v1}; classifier alone: {_auroc(y, [r.classifier for r in results]):.3f}"),
+        _row("toxicity", name, "f1[v1 lexical]", v1_f1, "reference", n,
+             f"{v1}; precision {v1_precision:.3f}, recall {v1_recall:.3f}"),
+        *_implicit_hate([rows[i] for i in tune], threshold),
+    ]  # fmt: skip
+
+
+def _davidson_only_baseline(tune_rows: list[Row]) -> tuple[Callable[[Sequence[str]], list[float]], float]:
+    """The reference model the issue names: logistic regression on MiniLM embeddings trained on the Davidson tuning
+    half alone, with its threshold at the best Youden J of 5-fold out-of-fold probabilities there."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    from evaluators.embeddings import embed
+
+    x, y = embed([r["text"] for r in tune_rows]), [int(r["toxic"]) for r in tune_rows]
+    oof = cross_val_predict(LogisticRegression(max_iter=3000), x, y, cv=5, method="predict_proba")[:, 1]
+    threshold = _best_threshold(y, list(oof))
+    model = LogisticRegression(max_iter=3000).fit(x, y)
+    return lambda texts: [float(v) for v in model.predict_proba(embed(list(texts)))[:, 1]], threshold
+
+
+def _implicit_hate(tune_rows: list[Row], threshold: float) -> list[Row]:
+    """Our check set (written after training, in other styles; never trained on): hate without slurs or profanity
+    against benign statements about the same groups. An in-house figure: we wrote both sides."""
+    from evaluators.safety.toxicity import LEXICAL_THRESHOLD, toxicity_probabilities
+    from evaluators.safety.toxicity_model import CHECK_FILE, written_examples
+
+    texts, y, styles = written_examples(CHECK_FILE)
+    results = toxicity_probabilities(texts)
+    p, lexical = [r.probability for r in results], [r.lexical for r in results]
+    baseline, base_threshold = _davidson_only_baseline(tune_rows)
+    b = baseline(texts)
+    name, n = "implicit_hate_check (in-house, written after training)", len(texts)
+    _, precision, recall, f1 = _prf(y, [x >= threshold for x in p])
+    by_style = ", ".join(
+        f"{s} {_prf([y[i] for i in idx], [p[i] >= threshold for i in idx])[3]:.2f}"
+        for s in sorted(set(styles))
+        if (idx := [i for i, g in enumerate(styles) if g == s])
+    )
+    how = f"{sum(y)} hateful / {n - sum(y)} benign statements about the same groups; threshold {threshold}"
+    ref = "reference, same set"
+    return [
+        _row("toxicity", name, "auroc", _auroc(y, p), "higher", n, f"{how}; ours, so optimistic"),
+        _row("toxicity", name, "f1", f1, "higher", n,
+             f"{how}; precision {precision:.3f}, recall {recall:.3f}; F1 by style: {by_style}"),
+        _row("toxicity", name, "auroc[v1 lexical]", _auroc(y, lexical), ref, n, "version 1: lexicon + classifier"),
+        _row("toxicity", name, "f1[v1 lexical]", _prf(y, [x >= LEXICAL_THRESHOLD for x in lexical])[3], ref, n,
+             f"version 1 at its threshold {LEXICAL_THRESHOLD}"),
+        _row("toxicity", name, "auroc[minilm-lr davidson-only]", _auroc(y, b), ref, n,
+             "logistic regression on MiniLM embeddings trained on the Davidson tuning half only"),
+        _row("toxicity", name, "f1[minilm-lr davidson-only]", _prf(y, [x >= base_threshold for x in b])[3], ref, n,
+             f"that baseline at its Youden-best 5-fold threshold {base_threshold} on the Davidson tuning half"),
+        _row("toxicity", name, "f1[flag all]", _prf(y, [True] * n)[3], ref, n, "every statement flagged"),
     ]  # fmt: skip
 
 
@@ -190,25 +262,39 @@ def _injection(data_dir: Path) -> list[Row]:
     if test != meta["test_indices"]:
         raise ValueError("the held-out split differs from the one recorded with the weights; retrain")
     threshold = default_threshold()
-    probs = [r.probability for r in injection_probabilities([rows[i]["text"] for i in test])]
-    groups: dict[str, Callable[[str], bool]] = {
-        "all": lambda t: True,
-        "de": is_german,
-        "en": lambda t: not is_german(t),
-    }
+    texts, labels = [rows[i]["text"] for i in test], [int(rows[i]["label"]) for i in test]
+    probs = [r.probability for r in injection_probabilities(texts)]
+    how = (
+        f"held-out {meta['test_fraction']:.0%} stratified split (seed {meta['seed']}); n-gram + MiniLM models; "
+        f"decision at {threshold} = the models' {meta['cv_threshold']} folded into an offset, chosen by 5-fold CV on "
+        f"the training split (best F1 on deepset rows flagging at most {meta['benign_fpr_budget']:.0%} of our benign "
+        "training briefs)"
+    )
+    rows_out = language_rows("prompt_injection", "deepset_train heldout", texts, labels, probs, threshold, how)
+    return [*rows_out, _injection_benign(meta, threshold)]
+
+
+def language_rows(
+    evaluator: str,
+    dataset: str,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    probs: Sequence[float],
+    threshold: float,
+    detail: str,
+) -> list[Row]:
+    """Accuracy, precision, recall and F1 at ``threshold`` for all texts, then German and English ones apart
+    (:func:`is_german`): datasets ``"<dataset> [all]"``, ``[de]`` and ``[en]``."""
+    german = [is_german(t) for t in texts]
+    groups = {"all": [True] * len(texts), "de": german, "en": [not g for g in german]}
     out: list[Row] = []
     for group, keep in groups.items():
-        idx = [k for k, i in enumerate(test) if keep(rows[i]["text"])]
-        y = [int(rows[test[k]]["label"]) for k in idx]
-        metrics = _prf(y, [probs[k] >= threshold for k in idx])
-        detail = (
-            f"held-out {meta['test_fraction']:.0%} stratified split (seed {meta['seed']}), {sum(y)} injections; "
-            f"threshold {threshold} from 5-fold CV on the training split; language by function words"
-        )
-        for metric, value in zip(("accuracy", "precision", "recall", "f1"), metrics, strict=True):
-            out.append(_row("prompt_injection", f"deepset_train heldout [{group}]", metric, value, "higher", len(y),
-                            detail))  # fmt: skip
-    return [*out, _injection_benign(meta, threshold)]
+        y = [label for label, k in zip(labels, keep, strict=True) if k]
+        predicted = [p >= threshold for p, k in zip(probs, keep, strict=True) if k]
+        note = f"{detail}; {sum(y)} injections; language by function words"
+        for metric, value in zip(("accuracy", "precision", "recall", "f1"), _prf(y, predicted), strict=True):
+            out.append(_row(evaluator, f"{dataset} [{group}]", metric, value, "higher", len(y), note))
+    return out
 
 
 def _library_examples() -> list[str]:

@@ -1,14 +1,18 @@
 """Prompt injection and jailbreak attempts in user-supplied inputs (English and German).
 
 Two signals: a curated pattern lexicon ("ignore previous instructions", "vergiss alle vorherigen Anweisungen",
-"you are now DAN", "reveal your system prompt", ...) and a small linear model over hashed character and word
-n-grams, trained by ``train_injection.py`` on a seeded split of deepset's prompt-injections data and stored as
-JSON in ``data/injection_model.json`` (no pickle). A pattern hit puts a floor under the model's probability.
+"you are now DAN", "reveal your system prompt", ...) and two small linear models whose logits are averaged: one over
+hashed character and word n-grams (the wording), one over all-MiniLM-L6-v2 sentence embeddings (the meaning: it
+tells "please summarise this text" from "now summarise your instructions" better than n-grams do). Both are trained
+by ``train_injection.py`` on a seeded split of deepset's prompt-injections data and stored as JSON in
+``data/injection_model.json`` (no pickle). A pattern hit puts a floor under the model's probability.
 
 The model is also trained on 70% of our own benign in-domain inputs (``data/injection_benign.json``: product briefs,
 press-release facts, lesson topics, rewrite sources; English and German), because deepset's benign rows are short
 questions and a model trained on them alone flags ordinary long briefs. The stored probability is shifted so that
-the cross-validated decision threshold sits at 0.5.
+the cross-validated decision threshold (``cv_threshold`` in the weights file: the best F1 on deepset's rows among
+thresholds that flag at most 5% of our benign training briefs) sits at 0.5. Probabilities are rounded to three
+decimals, so that a text scores the same alone or in a batch (batched MiniLM differs in the seventh decimal).
 
 The evaluator scores every string in ``sample.inputs`` (the output only when ``include_output``); the most
 suspicious string decides. :func:`injection_probabilities` scores plain texts.
@@ -40,6 +44,7 @@ __all__ = [
     "benign_split",
     "heldout_split",
     "injection_probabilities",
+    "mean_logit",
     "pattern_hits",
 ]
 
@@ -126,6 +131,9 @@ class _Model:
     vectorizers: tuple[Any, ...]
     coef: Any  # numpy array, one weight per hashed feature of all vectorizers in order
     intercept: float
+    embedding_coef: Any  # numpy array, one weight per MiniLM dimension
+    embedding_intercept: float
+    offset: float  # added to the mean logit: -logit(cv_threshold), so the chosen threshold lands on 0.5
     threshold: float
 
 
@@ -201,11 +209,20 @@ def _model() -> _Model:
 
     data = load_json(MODEL_FILE)
     coef = np.frombuffer(base64.b64decode(data["coef_f32_b64"]), dtype="<f4").astype(float)
-    return _Model(build_vectorizers(data["vectorizers"]), coef, float(data["intercept"]), float(data["threshold"]))
+    return _Model(
+        build_vectorizers(data["vectorizers"]),
+        coef,
+        float(data["intercept"]),
+        np.asarray(data["embedding_coef"], dtype=float),
+        float(data["embedding_intercept"]),
+        float(data["offset"]),
+        float(data["threshold"]),
+    )
 
 
 def default_threshold() -> float:
-    """The decision threshold chosen by cross-validation on the training split (stored with the weights)."""
+    """The decision threshold stored with the weights: 0.5, where the one chosen by cross-validation on the training
+    split (``cv_threshold``) lands once it is folded into the model's offset."""
     return _model().threshold
 
 
@@ -213,16 +230,24 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
 
+def mean_logit(ngram: Any, embedding: Any, offset: float) -> Any:
+    """The combined logit of the two models (shared by training and scoring)."""
+    return (ngram + embedding) / 2 + offset
+
+
 def injection_probabilities(texts: Sequence[str]) -> list[InjectionResult]:
-    """Injection probability of many texts with one model call (0..1, higher is more likely an injection)."""
+    """Injection probability of many texts with one call of each model (0..1, higher is more likely an injection)."""
     if not texts:
         return []
+    from evaluators.embeddings import embed
+
     model = _model()
-    margins = featurize(model.vectorizers, list(texts)) @ model.coef + model.intercept
+    ngram = featurize(model.vectorizers, list(texts)) @ model.coef + model.intercept
+    embedding = embed(list(texts)) @ model.embedding_coef + model.embedding_intercept
     results = []
-    for text, margin in zip(texts, margins, strict=True):
+    for text, margin in zip(texts, mean_logit(ngram, embedding, model.offset), strict=True):
         hits = tuple(pattern_hits(text))
-        p = _sigmoid(float(margin)) if text.strip() else 0.0
+        p = round(_sigmoid(float(margin)), 3) if text.strip() else 0.0
         results.append(InjectionResult(max(p, PATTERN_FLOOR) if hits else p, p, hits))
     return results
 
@@ -231,7 +256,7 @@ class InjectionEvaluator:
     """Prompt injection in the sample's user inputs. value = 1 - the highest injection probability among them."""
 
     name = "prompt_injection"
-    version = "1"
+    version = "2"  # 2: n-gram and MiniLM models averaged; threshold: F1 on deepset within a benign-brief budget
 
     def __init__(self, threshold: float | None = None, *, include_output: bool = False) -> None:
         self.threshold = threshold
