@@ -1,7 +1,11 @@
-"""Structured output for any chat model: the schema in the prompt, parse, and one repair retry.
+"""Structured output for any chat model: the schema in the prompt and as ``response_format``, parse, and one repair
+retry.
 
-Small open models rarely support native JSON modes; this works with every ``BaseChatModel``. When the first
-answer does not parse or validate, the model sees its answer and the validation error once and may correct it.
+Every model gets the schema twice: in a system message, and as OpenAI's ``response_format``, which servers with a
+native JSON mode (OpenAI, vLLM, TGI) and the local ``ChatTransformers`` (grammar-constrained decoding, see
+:mod:`chains.constrained`) enforce while decoding. Backends that ignore it rely on the instruction. When an answer
+does not parse or validate (a model without a JSON mode, an answer cut at ``max_tokens``, or a rule no grammar can
+check, such as ``uniqueItems``), the model sees its answer and the validation error once and may correct it.
 """
 
 from __future__ import annotations
@@ -94,8 +98,8 @@ def structured_runnable(
     """A Runnable returning a validated instance of ``schema`` (or ``{raw, parsed, parsing_error}``)."""
     json_schema = json_schema_of(schema)
     instruction = SystemMessage(_INSTRUCTION.format(schema=json.dumps(json_schema, ensure_ascii=False)))
-    # Servers with a native JSON mode (OpenAI, vLLM, TGI) also get the schema as response_format; local models
-    # take the same argument and rely on the instruction above.
+    # Servers with a native JSON mode (OpenAI, vLLM, TGI) and local models decode under response_format; the
+    # instruction above tells the model what the fields mean, and carries the schema to backends without one.
     hint = {
         "response_format": {
             "type": "json_schema",
