@@ -15,11 +15,14 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from chains.errors import ContextWindowExceeded, ModelUnavailable
+
+if TYPE_CHECKING:
+    from chains.constrained import Grammar, RowConstraint
 
 __all__ = ["GenRequest", "GenResult", "HFEngine", "TokenLogprob", "quiet_transformers", "resolve_device"]
 
@@ -49,6 +52,7 @@ class GenRequest:
     top_logprobs: int = 0
     on_text: Callable[[str, list[TokenLogprob]], None] | None = None
     dropped_prompt_tokens: int = 0
+    grammar: Grammar | None = None  # the answer must match it (chains.constrained); None decodes freely
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,9 @@ class HFEngine:
         logits = logits.float()
         if self.suppress_ids:
             logits[:, self.suppress_ids] = -math.inf
+        for k, row in enumerate(rows):
+            if row.constraint is not None:
+                row.constraint.mask(logits[k])
         greedy = logits.argmax(dim=-1).tolist()
         want_logprobs = any(r.request.logprobs for r in rows)
         logprobs = torch.log_softmax(logits, dim=-1) if want_logprobs else None
@@ -272,6 +279,7 @@ class _Row:
         self.logprobs: list[TokenLogprob] = []
         self._pending_logprobs: list[TokenLogprob] = []
         self.generator = None
+        self.constraint: RowConstraint | None = request.grammar.start() if request.grammar is not None else None
         if request.temperature > 0 and request.seed is not None:
             self.generator = torch.Generator(device=engine.device).manual_seed(request.seed)
 
@@ -304,6 +312,8 @@ class _Row:
         cut = self._stop_position()
         if cut is not None:
             self.text, self.finish = self.text[:cut], "stop"
+        elif self.constraint is not None and (not self.constraint.advance(token) or self.constraint.is_done()):
+            self.finish = "stop"  # the value is complete (or, never expected, the grammar refused the token)
         elif len(self.ids) >= self.request.max_tokens:
             self.finish = "length"
         if self.finish:

@@ -4,6 +4,10 @@ Invoke, stream (token by token), batch (one batched decode), their async forms, 
 the real tokenizer, logprobs on request and ``with_structured_output``. Concurrent calls to the same model from
 threads or asyncio tasks are coalesced into batches by a :class:`~chains.batching.DynamicBatcher`.
 
+``response_format`` (OpenAI's shapes: ``{"type": "json_schema", "json_schema": {"schema": ...}}`` or
+``{"type": "json_object"}``) is a decoding constraint here: each row of the batch that carries one is decoded
+under the schema's grammar (:mod:`chains.constrained`), so the answer is JSON of that shape even from a tiny model.
+
 The weights are loaded once per process and shared by every ``ChatTransformers`` naming the same model, device
 and dtype; :func:`unload_model` / :func:`unload_all` free them. Nothing heavy is imported until the first call.
 """
@@ -32,12 +36,23 @@ from chains.tracing import ls_params
 
 if TYPE_CHECKING:
     from chains.batching import DynamicBatcher
+    from chains.constrained import Grammar, GrammarCompiler
     from chains.hf_engine import GenRequest, GenResult, HFEngine, TokenLogprob
 
 __all__ = ["ChatTransformers", "loaded_models", "unload_all", "unload_model"]
 
-_GEN_KWARGS = {"temperature", "top_p", "max_tokens", "seed", "logprobs", "top_logprobs", "stop", "timeout"}
-_IGNORED_KWARGS = {"model", "response_format"}  # response_format: the JSON schema is in the prompt already
+_GEN_KWARGS = {
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "logprobs",
+    "top_logprobs",
+    "stop",
+    "timeout",
+    "response_format",
+}
+_IGNORED_KWARGS = {"model"}
 _DONE = object()
 
 
@@ -45,6 +60,7 @@ _DONE = object()
 class _Loaded:
     engine: HFEngine
     batcher: DynamicBatcher[GenRequest, GenResult]
+    grammars: GrammarCompiler
 
 
 class _ModelPool:
@@ -80,7 +96,10 @@ class _ModelPool:
                     max_wait_s=chat.max_wait_ms / 1000,
                     name=f"aigc-batcher:{chat.model}",
                 )
-                loaded = self._models[key] = _Loaded(engine, batcher)
+                from chains.constrained import GrammarCompiler  # numpy: there with transformers
+
+                grammars = GrammarCompiler(engine.tokenizer, eos_ids=engine.eos_ids, label=f"hf:{chat.model}")
+                loaded = self._models[key] = _Loaded(engine, batcher, grammars)
             return loaded
 
     def unload(self, model: str | None = None) -> int:
@@ -184,6 +203,7 @@ class ChatTransformers(BaseChatModel):
                 f"hf:{self.model}: max_tokens must be >= 1 (got {max_tokens}), temperature in 0..2 "
                 f"(got {temperature}), top_p in (0, 1] (got {top_p})"
             )
+        grammar = self._grammar(kwargs.get("response_format"))
         full_ids = engine.encode_chat(_to_chat(messages))
         prompt_ids = engine.fit(full_ids, max_tokens, self.context_overflow)
         return GenRequest(
@@ -197,7 +217,15 @@ class ChatTransformers(BaseChatModel):
             top_logprobs=int(kwargs.get("top_logprobs", self.top_logprobs)),
             on_text=on_text,
             dropped_prompt_tokens=len(full_ids) - len(prompt_ids),
+            grammar=grammar,
         )
+
+    def _grammar(self, response_format: Any) -> Grammar | None:
+        """The compiled grammar of a ``response_format`` (cached per schema), or None to decode freely."""
+        from chains.constrained import schema_of_response_format
+
+        schema = schema_of_response_format(response_format)
+        return _POOL.get(self).grammars.compile(schema) if schema is not None else None
 
     def _submit(self, request: GenRequest) -> Future[GenResult]:
         return _POOL.get(self).batcher.submit(request)
@@ -344,8 +372,9 @@ class ChatTransformers(BaseChatModel):
     def with_structured_output(
         self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
     ) -> Runnable[LanguageModelInput, Any]:
-        """Schema in the prompt, parse, one repair retry with the validation error (``method`` is accepted and
-        ignored: every method works the same way on a local model)."""
+        """Decoded under the schema's grammar, with the schema also in the prompt; parsed and validated, with one
+        repair retry for what a grammar cannot check (``method`` is accepted and ignored: every method works the
+        same way on a local model)."""
         return structured_runnable(self, schema, include_raw=include_raw)
 
 
