@@ -1,4 +1,5 @@
-"""Evaluator speed: the offline suite (fluency + adherence + safety, no judge) on 150-word outputs.
+"""Evaluator speed: the offline suite (fluency + adherence + safety, no judge) on 150-word outputs, and SLOR
+under SmolLM2 (when it is in the model cache) batched and one sample at a time.
 
 Models load once (warm-up), then the suite scores every sample batched per evaluator; samples per second.
 """
@@ -45,6 +46,41 @@ def samples(n: int) -> list:
     return out
 
 
+SLOR_SAMPLES = 48
+
+
+def slor_rows(n: int = SLOR_SAMPLES) -> list[tuple[str, float, str, str]]:
+    """SLOR samples/s under SmolLM2 on one thread (as suites score), 12-word sentences and 150-word outputs,
+    batched (score_batch) and one by one (score); nothing when SmolLM2 is not in the model cache."""
+    from evaluators.base import Sample
+    from evaluators.fluency.slor import SlorEvaluator
+    from evaluators.threads import DEFAULT_THREADS, limit_threads
+
+    scorer = SlorEvaluator()
+    if scorer.model is None:
+        return []
+    rng = random.Random(1)
+    inputs = {
+        "sentences": [Sample(output=rng.choice(SENTENCES)) for _ in range(n)],
+        "150-word outputs": [Sample(output=" ".join(rng.choice(SENTENCES) for _ in range(12))) for _ in range(n)],
+    }
+    rows = []
+    with limit_threads(DEFAULT_THREADS):
+        scorer.score_batch(inputs["sentences"][:4])  # warm-up: load the model and the unigram table
+        for kind, batch in inputs.items():
+            start = time.perf_counter()
+            scorer.score_batch(batch)
+            batched = n / (time.perf_counter() - start)
+            start = time.perf_counter()
+            for sample in batch[: n // 4]:
+                scorer.score(sample)
+            alone = (n // 4) / (time.perf_counter() - start)
+            rows.append((f"slor (SmolLM2-135M, 1 thread), {kind}: batched", batched, "samples/s", ""))
+            rows.append((f"slor (SmolLM2-135M, 1 thread), {kind}: one by one", alone, "samples/s", ""))
+            rows.append((f"slor, {kind}: batched / one by one", batched / alone, "x", ""))
+    return rows
+
+
 def run() -> list[tuple[str, float, str, str]]:
     """All figures as (metric, value, unit, goal)."""
     from evaluators.suite import load_suite
@@ -66,4 +102,5 @@ def run() -> list[tuple[str, float, str, str]]:
             "samples/s",
             ">= 200",
         ),
+        *slor_rows(),
     ]

@@ -1,11 +1,13 @@
 """The judge tier: G-Eval-style scoring by a chat model through the router, with judge prompts versioned in
 ``prompts/`` (``other/judge_fluency``, ``other/judge_rubric``, ``other/judge_safety``).
 
-When the backend returns token log-probabilities (OpenAI's ``top_logprobs``, our local backend's logits), the
-score is the expected value of the digit at the score position, weighted by the probabilities of the candidate
-digits (G-Eval, Liu et al. 2023). Otherwise the digit is parsed from the text. ``n_samples`` answers are averaged.
-An unparseable answer is asked again (``retries``), then recorded as a Score with the error. value maps the 1..5
-scale onto 0..1.
+When the backend returns token log-probabilities (OpenAI's ``top_logprobs``, our local backend's logits; 20
+alternatives asked for), the score is the expected value of the digit at the score position, weighted by the
+probabilities of the candidate digits (G-Eval, Liu et al. 2023); a small local model that opens its answer with a
+word still gives the digits probability at that first token, and those are read. Otherwise the digit is parsed
+from the text. On SmolLM2-135M the judges run but barely agree with experts (``CALIBRATION.md``).
+``n_samples`` answers are averaged. An unparseable answer is asked again (``retries``), then recorded as a Score
+with the error. value maps the 1..5 scale onto 0..1.
 """
 
 from __future__ import annotations
@@ -20,26 +22,35 @@ from evaluators.errors import EvaluatorError
 
 __all__ = ["EVALUATORS", "LLMJudge", "expected_digit"]
 
+TOP_LOGPROBS = 20
+"""Alternatives asked for at each answer token (the most OpenAI allows): a small model spreads its probability
+over list markers and words ("1.", "The", "Your"), and with only 5 alternatives most score digits went unseen."""
 _DIGIT = re.compile(r"(?<!\d)([1-9])(?!\d)")
 
 
-def expected_digit(logprobs: Mapping[str, Any] | None, text: str, low: int = 1, high: int = 5) -> float | None:
-    """The probability-weighted score from the first digit token's top_logprobs, else the first digit in text."""
-    for entry in (logprobs or {}).get("content") or []:
-        token = str(entry.get("token", "")).strip()
+def _digit_weights(entry: Mapping[str, Any], low: int, high: int) -> dict[int, float]:
+    """Probability of each score digit at one answer token: the chosen token and its top_logprobs alternatives."""
+    candidates = [(entry.get("token", ""), entry.get("logprob", -math.inf))]
+    candidates += [(t["token"], t["logprob"]) for t in entry.get("top_logprobs") or []]
+    weights: dict[int, float] = {}
+    for token, logprob in candidates:
+        token = str(token).strip()
         if token.isdigit() and low <= int(token) <= high:
-            candidates = [(entry["token"], entry["logprob"])] + [
-                (t["token"], t["logprob"]) for t in entry.get("top_logprobs") or []
-            ]
-            weights: dict[int, float] = {}
-            for tok, logprob in candidates:
-                tok = str(tok).strip()
-                if tok.isdigit() and low <= int(tok) <= high:
-                    weights[int(tok)] = max(weights.get(int(tok), 0.0), math.exp(logprob))
-            total = sum(weights.values())
-            return sum(d * p for d, p in weights.items()) / total if total > 0 else float(token)
-        if token:  # the answer did not start with a digit: fall back to the text
-            break
+            weights[int(token)] = max(weights.get(int(token), 0.0), math.exp(logprob))
+    return weights
+
+
+def expected_digit(logprobs: Mapping[str, Any] | None, text: str, low: int = 1, high: int = 5) -> float | None:
+    """The probability-weighted score (G-Eval) at the answer's first digit token, from its top_logprobs; when no
+    answer token is a digit, at the first token, if its alternatives hold digits (a small model that opens with
+    "The" while giving the digits some probability); else the first digit in the text; else None."""
+    entries = [e for e in (logprobs or {}).get("content") or [] if str(e.get("token", "")).strip()]
+    chosen = [e for e in entries if str(e["token"]).strip().isdigit() and low <= int(str(e["token"]).strip()) <= high]
+    for entry in chosen[:1] or entries[:1]:
+        weights = _digit_weights(entry, low, high)
+        total = sum(weights.values())
+        if total > 0:
+            return sum(d * p for d, p in weights.items()) / total
     match = _DIGIT.search(text)
     if match and low <= int(match.group(1)) <= high:
         return float(match.group(1))
@@ -91,7 +102,7 @@ class LLMJudge:
         options = self.prompt.meta.model.model_dump(exclude={"id"}, exclude_none=True)
         if self.n_samples > 1:
             options["temperature"] = 1.0
-        answer = self.model.invoke(messages, logprobs=True, top_logprobs=5, seed=seed, **options)
+        answer = self.model.invoke(messages, logprobs=True, top_logprobs=TOP_LOGPROBS, seed=seed, **options)
         return expected_digit(answer.response_metadata.get("logprobs"), answer.text, self.low, self.high), answer.text
 
     def score(self, sample: Sample) -> Score:

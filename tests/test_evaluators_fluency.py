@@ -31,7 +31,7 @@ def degeneration(text: str, **sample: object) -> object:
 
 
 def test_registry_names_and_protocols(tiny_model_path: Path) -> None:
-    assert set(EVALUATORS) == {"degeneration", "perplexity", "acceptability"}
+    assert set(EVALUATORS) == {"degeneration", "perplexity", "acceptability", "slor", "fluency_long"}
     built = [EVALUATORS["degeneration"](), EVALUATORS["acceptability"](), EVALUATORS["perplexity"](tiny_model_path)]
     assert all(isinstance(e, Evaluator) for e in built)
     assert isinstance(built[1], BatchEvaluator) and isinstance(built[2], BatchEvaluator)

@@ -33,7 +33,7 @@ def test_expected_score_weights_digits_by_probability(router: Router, openai_ser
         score.details["judge_prompt"] == "other/judge_fluency@1.0.0" and len(score.details["judge_prompt_hash"]) == 64
     )
     body = openai_server.requests[-1].body
-    assert body["logprobs"] is True and body["top_logprobs"] == 5 and body["temperature"] == 0
+    assert body["logprobs"] is True and body["top_logprobs"] == 20 and body["temperature"] == 0
     assert TEXT in body["messages"][-1]["content"]
 
 
@@ -97,3 +97,17 @@ def test_moderation_tier_falls_back_to_the_safety_rubric_judge(tiny_model_path: 
     score = tier.score(Sample(output="A calm note."))  # the random model answers; digit or not, it is recorded
     assert score.error is None or "unparseable" in score.error
     assert not openai_server.requests
+
+
+def test_expected_digit_reads_the_first_digit_token_or_the_first_tokens_alternatives() -> None:
+    def entry(token: str, logprob: float, **alternatives: float) -> dict:
+        top = [{"token": t, "logprob": math.log(p)} for t, p in alternatives.items()]
+        return {"token": token, "logprob": logprob, "top_logprobs": top}
+
+    opened_with_a_word = {"content": [entry("The", math.log(0.5), The=0.5, **{"4": 0.3, "2": 0.1})]}
+    assert expected_digit(opened_with_a_word, "The text") == pytest.approx((4 * 0.3 + 2 * 0.1) / 0.4)
+    labelled = {"content": [entry("Score", -0.1, Score=0.9, **{"1": 0.01}), entry(":", -0.1),
+                            entry(" 4", math.log(0.7), **{" 4": 0.7, "5": 0.2})]}  # fmt: skip
+    assert expected_digit(labelled, "Score: 4") == pytest.approx((4 * 0.7 + 5 * 0.2) / 0.9)
+    assert expected_digit({"content": [entry("Good", -0.1, Good=0.9, Fine=0.1)]}, "Good") is None
+    assert expected_digit({"content": [entry("Good", -0.1)]}, "Good, 3 of 5") == 3.0

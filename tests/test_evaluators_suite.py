@@ -47,6 +47,8 @@ def test_registry_knows_every_built_in_evaluator() -> None:
         *OFFLINE,
         "ifeval",
         "perplexity",
+        "slor",
+        "fluency_long",
         "moderation",
         "semantic_similarity",
         "diversity",
@@ -138,6 +140,30 @@ def test_cli_calibrate_says_clearly_when_data_is_missing(capsys, tmp_path: Path,
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path / "nowhere"))
     assert run(["evaluators", "calibrate", "--out", str(tmp_path / "c.md")]) == 1
     assert "no labelled data folder found" in capsys.readouterr().err
+
+
+# --- the fluency gate ------------------------------------------------------------------------------------------------
+
+
+def test_task_suites_gate_on_slor_and_the_offline_suite_runs_no_language_model() -> None:
+    for name in ("writing", "marketing", "education"):
+        entries = {e.evaluator: e for e in load_suite(name).spec.evaluators}
+        assert not entries["slor"].advisory and entries["slor"].threshold is None, name  # its calibrated cut
+        assert "acceptability" not in entries and not entries["degeneration"].advisory, name
+    assert load_suite("writing").spec.evaluators[4].evaluator == "fluency_long"
+    assert load_suite("writing").spec.evaluators[4].advisory
+    offline = [e.evaluator for e in load_suite("offline").spec.evaluators]
+    assert "slor" not in offline and "fluency_long" not in offline
+
+
+def test_without_smollm2_a_task_suite_says_so_and_degeneration_still_gates(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AIGC_MODELS_DIR", str(tmp_path / "empty-cache"))
+    (row,) = load_suite("writing").score([Sample(output="After the storm, the river rose and closed two roads.")])
+    by_name = {s.name: s for s in row}
+    for name in ("slor", "fluency_long"):
+        assert not by_name[name].applicable and by_name[name].passed is None and by_name[name].error is None
+        assert "aigc models pull smollm2" in by_name[name].reason
+    assert by_name["degeneration"].passed is True
 
 
 # --- one source of truth for thresholds ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Fluency evaluators: degeneration (offline checks), perplexity (a causal LM) and acceptability (shipped classifier).
+"""Fluency evaluators: degeneration (offline checks), slor and fluency_long (a small local LM, default the cached
+SmolLM2), perplexity (any causal LM) and acceptability (shipped classifier, advisory).
 
-Usage: ``EVALUATORS["acceptability"]().score_batch(samples)``; ``calibrate(data_dir)`` measures them on public data.
+Usage: ``EVALUATORS["slor"]().score_batch(samples)``; ``calibrate(data_dir)`` measures them on public data.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ __all__ = [
     "EVALUATORS",
     "AcceptabilityEvaluator",
     "DegenerationEvaluator",
+    "FluencyLongEvaluator",
     "PerplexityEvaluator",
+    "SlorEvaluator",
     "calibrate",
     "normalise_perplexity",
 ]
@@ -28,6 +31,20 @@ def _acceptability(**params: Any) -> Evaluator:
     from evaluators.fluency.acceptability import AcceptabilityEvaluator as cls
 
     return cls(**params)
+
+
+def _slor(**params: Any) -> Evaluator:
+    """SLOR under a local causal LM (numpy and torch are imported here, not when the package is)."""
+    from evaluators.fluency.slor import SlorEvaluator
+
+    return SlorEvaluator(**params)
+
+
+def _fluency_long(**params: Any) -> Evaluator:
+    """Expected expert fluency of long texts from SLOR and degeneration statistics (a shipped ridge)."""
+    from evaluators.fluency.long import FluencyLongEvaluator
+
+    return FluencyLongEvaluator(**params)
 
 
 def calibrate(data_dir: Path) -> list[dict[str, Any]]:
@@ -42,6 +59,14 @@ def __getattr__(name: str) -> Any:
         from evaluators.fluency.acceptability import AcceptabilityEvaluator
 
         return AcceptabilityEvaluator
+    if name == "FluencyLongEvaluator":
+        from evaluators.fluency.long import FluencyLongEvaluator
+
+        return FluencyLongEvaluator
+    if name == "SlorEvaluator":
+        from evaluators.fluency.slor import SlorEvaluator
+
+        return SlorEvaluator
     raise AttributeError(name)
 
 
@@ -49,4 +74,6 @@ EVALUATORS: dict[str, Callable[..., Evaluator]] = {
     "degeneration": DegenerationEvaluator,
     "perplexity": PerplexityEvaluator,
     "acceptability": _acceptability,
+    "slor": _slor,
+    "fluency_long": _fluency_long,
 }

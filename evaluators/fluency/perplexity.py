@@ -39,8 +39,12 @@ def normalise_perplexity(ppl: float, ppl_max: float = 1000.0) -> float:
 def _load(model: str, device: str) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    lm = AutoModelForCausalLM.from_pretrained(model).to(device).eval()
+    from chains.hf_engine import quiet_transformers
+
+    with quiet_transformers():  # no weights progress bar while a suite scores
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        dtype = "auto" if device.startswith("cuda") else "float32"  # as chains does: fp32 is the faster on CPU
+        lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(device).eval()
     return tokenizer, lm
 
 
