@@ -12,7 +12,7 @@ import platform
 import sys
 from pathlib import Path
 
-GROUPS = ["prompts", "chains", "evaluators"]
+GROUPS = ["prompts", "chains", "evaluators", "local"]
 
 
 def main(selected: list[str]) -> None:

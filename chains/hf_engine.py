@@ -1,15 +1,20 @@
 """A batched decoding loop over a transformers causal LM: the engine under the local chat model.
 
-One forward pass serves every row of a batch (left padding, a shared KV cache, finished rows dropped from the
-cache), while each row keeps its own sampling parameters, seed, stop strings, token budget and streaming
-callback. ``model.generate`` cannot mix those per row, which is why this loop exists.
+One forward pass serves every row of a batch, while each row keeps its own sampling parameters, seed, stop strings,
+token budget and streaming callback. ``model.generate`` cannot mix those per row, which is why this loop exists.
 
-torch and transformers are imported here and only here (and in ``chains.testing.tiny_model``).
+Two layouts. For models with plain causal attention (Llama, Qwen2, SmolLM, ...) rows live in slots of a
+:class:`~chains.hf_slots.SlotCache`: rows join between decoding steps (continuous batching), finished rows leave
+at once, and a row decodes the same tokens whatever else is in the batch (see :mod:`chains.hf_slots`). Other
+models decode whole batches with left padding and transformers' own cache, finished rows dropped from it.
+
+torch and transformers are imported here and only here (and in ``chains.hf_slots``, ``chains.testing.tiny_model``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import os
@@ -20,13 +25,25 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from chains.errors import ContextWindowExceeded, ModelUnavailable
+from chains.hf_slots import Plan, SlotCache, slots_supported, use_slot_attention
 
 if TYPE_CHECKING:
     from chains.constrained import Grammar, RowConstraint
 
-__all__ = ["GenRequest", "GenResult", "HFEngine", "TokenLogprob", "quiet_transformers", "resolve_device"]
+__all__ = [
+    "GenRequest",
+    "GenResult",
+    "HFEngine",
+    "PaddedDecoder",
+    "SlotDecoder",
+    "TokenLogprob",
+    "quiet_transformers",
+    "resolve_device",
+]
 
 FinishReason = Literal["stop", "length"]
+Layout = Literal["auto", "slots", "padded"]
+_NO_MASK = torch.ones((1, 1, 1, 1), dtype=torch.bool)  # a 4-D mask is used as given: transformers builds none
 
 
 @dataclass(frozen=True)
@@ -108,7 +125,10 @@ def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype | str:
 class HFEngine:
     """A loaded model and tokenizer plus the batched decoding loop."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, name: str) -> None:
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, layout: Layout = "auto") -> None:
+        """``layout``: ``slots`` (continuous batching, batch-independent answers; switches the model's attention
+        to :func:`~chains.hf_slots.use_slot_attention`), ``padded`` (whole left-padded batches), or ``auto``:
+        slots where the model supports them."""
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
@@ -121,8 +141,14 @@ class HFEngine:
         # Control tokens (role markers, padding, ...) other than end-of-sequence never belong in an answer.
         special = {i for i, t in tokenizer.added_tokens_decoder.items() if t.special} | set(tokenizer.all_special_ids)
         self.suppress_ids = sorted(special - self.eos_ids)
+        self._suppress = torch.tensor(self.suppress_ids, dtype=torch.long, device=self.device)
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # transformers >= 5.x renamed it
+        if layout == "slots" and not slots_supported(model):
+            raise ModelUnavailable(f"hf:{name}: this model's attention cannot use the slot layout; use 'padded'")
+        self.layout: Layout = "padded" if layout == "padded" or not slots_supported(model) else "slots"
+        if self.layout == "slots":
+            use_slot_attention(model)
 
     @classmethod
     def load(
@@ -194,11 +220,36 @@ class HFEngine:
             advice += "; for a long conversation, context_overflow='truncate_left' drops the oldest tokens"
         return advice
 
-    @torch.inference_mode()
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
-        """Decode every request in one batch; each row stops on its own EOS, stop string or token budget."""
-        rows = [_Row(r, self) for r in requests]
-        input_ids, attention = self._left_pad([r.prompt_ids for r in requests])
+        """Decode every request together; each row stops on its own EOS, stop string or token budget."""
+        results: list[Any] = [None] * len(requests)
+        decoder = self.decoder()
+        for i, request in enumerate(requests):
+            decoder.add(request, functools.partial(results.__setitem__, i))
+        while decoder.pending():
+            decoder.step()
+        return results
+
+    def decoder(self) -> SlotDecoder | PaddedDecoder:
+        """A decoding loop to feed requests to step by step (what :class:`~chains.batching.DynamicBatcher` drives);
+        rows join a running decode only in the slot layout."""
+        return SlotDecoder(self) if self.layout == "slots" else PaddedDecoder(self)
+
+    def _forward(self, ids: list[list[int]], positions: list[list[int]], cache: Any, **kwargs: Any) -> torch.Tensor:
+        """Logits of one forward pass over ``ids`` at ``positions``, reading and extending ``cache``."""
+        out = self.model(
+            input_ids=torch.tensor(ids, device=self.device),
+            position_ids=torch.tensor(positions, device=self.device),
+            use_cache=True,
+            **{self._cache_arg: cache},
+            **kwargs,
+        )
+        return out.logits
+
+    @torch.inference_mode()
+    def _decode_padded(self, rows: list[_Row]) -> None:
+        """The padded layout: the rows as one left-padded batch, to the end."""
+        input_ids, attention = self._left_pad([r.request.prompt_ids for r in rows])
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         out = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True)
         cache, logits = _cache_of(out), out.logits[:, -1, :]
@@ -225,7 +276,6 @@ class HFEngine:
                 **{self._cache_arg: cache},
             )
             cache, logits = _cache_of(out), out.logits[:, -1, :]
-        return [row.result() for row in rows]
 
     def _left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(p) for p in prompts)
@@ -240,19 +290,17 @@ class HFEngine:
         """Pick each row's next token (greedy or seeded top-p sampling) and record logprobs where asked."""
         logits = logits.float()
         if self.suppress_ids:
-            logits[:, self.suppress_ids] = -math.inf
+            logits.index_fill_(1, self._suppress, -math.inf)
         for k, row in enumerate(rows):
             if row.constraint is not None:
                 row.constraint.mask(logits[k])
         greedy = logits.argmax(dim=-1).tolist()
-        want_logprobs = any(r.request.logprobs for r in rows)
-        logprobs = torch.log_softmax(logits, dim=-1) if want_logprobs else None
-        chosen = []
-        for k, row in enumerate(rows):
-            token = greedy[k] if row.request.temperature <= 0 else row.sample(logits[k])
-            chosen.append(token)
-            if logprobs is not None and row.request.logprobs:
-                row.record_logprob(token, logprobs[k])
+        chosen = [greedy[k] if row.request.temperature <= 0 else row.sample(logits[k]) for k, row in enumerate(rows)]
+        wanted = [k for k, row in enumerate(rows) if row.request.logprobs]
+        if wanted:  # log_softmax over the vocabulary only for the rows that asked
+            logprobs = torch.log_softmax(logits[wanted], dim=-1)
+            for j, k in enumerate(wanted):
+                rows[k].record_logprob(chosen[k], logprobs[j])
         return chosen
 
     def token_text(self, token_id: int) -> str:
@@ -273,6 +321,7 @@ class _Row:
         self.request = request
         self.engine = engine
         self.ids: list[int] = []
+        self._detok = _Detokenizer(engine.tokenizer, self.ids)
         self.text = ""
         self.emitted = 0
         self.finish: FinishReason | None = None
@@ -305,10 +354,11 @@ class _Row:
         """Add one token; return True when this row is finished."""
         if token in self.engine.eos_ids:
             self.finish = "stop"
+            self.text = self._detok.full()
             self._emit(len(self.text))
             return True
         self.ids.append(token)
-        self.text = self.engine.tokenizer.decode(self.ids, skip_special_tokens=True)
+        self.text += self._detok.push()  # complete characters only: a split one waits for its last byte
         cut = self._stop_position()
         if cut is not None:
             self.text, self.finish = self.text[:cut], "stop"
@@ -317,10 +367,11 @@ class _Row:
         elif len(self.ids) >= self.request.max_tokens:
             self.finish = "length"
         if self.finish:
+            if cut is None:  # all of it, as one decode of every id gives it (a character cut short included)
+                self.text = self._detok.full()
             self._emit(len(self.text))
             return True
-        if not self.text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
-            self._emit(len(self.text) - self._holdback())
+        self._emit(len(self.text) - self._holdback())
         return False
 
     def _stop_position(self) -> int | None:
@@ -356,6 +407,169 @@ class _Row:
             logprobs=self.logprobs if self.request.logprobs else None,
             dropped_prompt_tokens=self.request.dropped_prompt_tokens,
         )
+
+
+class _Detokenizer:
+    """The text of a growing list of ids, decoding a short window of the latest ids per token (decoding them all
+    each time is quadratic in the answer's length). The window starts where earlier text ended on a whole
+    character, so what it adds is what a decode of every id would add."""
+
+    def __init__(self, tokenizer: Any, ids: list[int]) -> None:
+        self.tokenizer, self.ids = tokenizer, ids
+        self.start = self.read = 0  # ids[start:] is decoded each time; ids[start:read] gave text already
+
+    def push(self) -> str:
+        """The text the latest ids complete (empty while a character waits for its last byte)."""
+        seen = self._decode(self.ids[self.start : self.read])
+        window = self._decode(self.ids[self.start :])
+        if len(window) <= len(seen) or window.endswith("\ufffd"):
+            return ""
+        self.start, self.read = self.read, len(self.ids)
+        return window[len(seen) :]
+
+    def full(self) -> str:
+        """The decode of every id, once (when the row finishes)."""
+        return self._decode(self.ids)
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+Done = Callable[[Any], None]  # called once per request with its GenResult, or the exception that ended it
+
+
+@dataclass
+class _Live:
+    """A row in a decoder: its state, where its result goes, keys in the cache, the token to feed next."""
+
+    row: _Row
+    done: Done
+    cached: int = 0
+    token: int = 0
+
+
+class SlotDecoder:
+    """Continuous batching over a :class:`~chains.hf_slots.SlotCache`: a step prefills the rows that joined (one
+    packed sequence) or else decodes one token for every row; finished rows hand their slot to the last row."""
+
+    joinable = True
+
+    def __init__(self, engine: HFEngine) -> None:
+        self.engine = engine
+        self.cache = SlotCache()
+        self.rows: list[_Live] = []  # rows[k] lives in slot k
+        self.waiting: list[_Live] = []
+
+    def pending(self) -> int:
+        """Rows not finished yet."""
+        return len(self.rows) + len(self.waiting)
+
+    def add(self, request: GenRequest, done: Done) -> None:
+        """Queue a row; it joins at the next step."""
+        self.waiting.append(_Live(_Row(request, self.engine), done))
+
+    @torch.inference_mode()
+    def step(self) -> None:
+        """One forward pass; rows that finish are handed to their ``done``."""
+        if self.waiting:
+            self._prefill()
+        elif self.rows:
+            self._decode()
+
+    def abort(self, error: BaseException) -> None:
+        """Fail every row (a forward pass raised) and start afresh."""
+        lives, self.rows, self.waiting = self.rows + self.waiting, [], []
+        self.cache.clear()
+        for live in lives:
+            live.done(error)
+
+    def _prefill(self) -> None:
+        new, self.waiting = self.waiting, []
+        spans, ids, positions = [], [], []
+        for k, live in enumerate(new):
+            prompt = live.row.request.prompt_ids
+            spans.append((len(self.rows) + k, len(ids), len(prompt)))
+            ids.extend(prompt)
+            positions.extend(range(len(prompt)))
+            live.cached = len(prompt)
+        if len(ids) == 1:  # never one row through the projections (see chains.hf_slots); the copy is ignored
+            ids, positions = ids * 2, positions * 2
+        budget = max(len(p.row.request.prompt_ids) + min(p.row.request.max_tokens, 512) for p in new)
+        self.cache.reserve(len(self.rows) + len(new), budget)
+        self.cache.plan = Plan(spans=tuple(spans))
+        keep = torch.tensor([start + length - 1 for _, start, length in spans], device=self.engine.device)
+        logits = self.engine._forward(
+            [ids], [positions], self.cache, attention_mask=_NO_MASK, logits_to_keep=keep, aigc_plan=self.cache.plan
+        )
+        self.rows += new
+        self._advance(new, logits[0])
+
+    def _decode(self) -> None:
+        tokens, lengths = [live.token for live in self.rows], [live.cached for live in self.rows]
+        if len(tokens) == 1:  # a throwaway twin in the free slot 1: never one row through the projections
+            tokens, lengths = tokens * 2, lengths * 2
+        self.cache.plan = plan = self.cache.decode_plan(lengths, self.engine.device)
+        logits = self.engine._forward(
+            [[t] for t in tokens], [[n] for n in lengths], self.cache, attention_mask=plan.mask, aigc_plan=plan
+        )
+        for live in self.rows:
+            live.cached += 1
+        self._advance(self.rows, logits[: len(self.rows), -1])
+
+    def _advance(self, lives: list[_Live], logits: torch.Tensor) -> None:
+        tokens = self.engine._choose([live.row for live in lives], logits)
+        for live, token in zip(lives, tokens, strict=True):
+            live.token = token
+            live.row.push(token)
+        self._release()
+
+    def _release(self) -> None:
+        """Hand finished rows their results; move the last rows into the slots they leave."""
+        rows = self.rows
+        alive = [k for k, live in enumerate(rows) if live.row.finish is None]
+        if len(alive) == len(rows):
+            return
+        for live in rows:
+            if live.row.finish is not None:
+                live.done(live.row.result())
+        holes = [k for k in range(len(alive)) if rows[k].row.finish is not None]
+        for hole, source in zip(holes, [k for k in alive if k >= len(alive)], strict=True):
+            self.cache.move(source, hole, rows[source].cached)
+            rows[hole] = rows[source]
+        self.rows = rows[: len(alive)]
+        if not self.rows:
+            self.cache.clear()
+
+
+class PaddedDecoder:
+    """Whole batches, left padded, in transformers' own cache: the layout for models slots do not support."""
+
+    joinable = False
+
+    def __init__(self, engine: HFEngine) -> None:
+        self.engine = engine
+        self.waiting: list[_Live] = []
+
+    def pending(self) -> int:
+        """Rows not finished yet."""
+        return len(self.waiting)
+
+    def add(self, request: GenRequest, done: Done) -> None:
+        """Queue a row for the next batch."""
+        self.waiting.append(_Live(_Row(request, self.engine), done))
+
+    def step(self) -> None:
+        """Decode every queued row to its end."""
+        self.engine._decode_padded([live.row for live in self.waiting])
+        lives, self.waiting = self.waiting, []
+        for live in lives:
+            live.done(live.row.result())
+
+    def abort(self, error: BaseException) -> None:
+        """Fail every queued row."""
+        lives, self.waiting = self.waiting, []
+        for live in lives:
+            live.done(error)
 
 
 def _cache_of(output: Any) -> Any:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from chains import (
     ChatTransformers,
@@ -19,6 +21,8 @@ from chains import (
     loaded_models,
     unload_model,
 )
+from chains.batching import DynamicBatcher
+from chains.hf_engine import GenRequest, HFEngine, _Detokenizer
 from chains.local import _POOL
 from chains.registry import ModelRegistry
 
@@ -131,12 +135,20 @@ class Quiz(BaseModel):
     answer: str
 
 
+class RejectedQuiz(Quiz):
+    @field_validator("answer")
+    @classmethod
+    def never_right(cls, value: str) -> str:  # a rule no decoding grammar checks: the JSON parses, then fails
+        raise ValueError("this answer is never right")
+
+
 def test_structured_output_from_a_model_that_cannot_write_json(model: ChatTransformers) -> None:
-    runnable = model.with_structured_output(Quiz, include_raw=True)
-    result = runnable.invoke(PROMPT)
+    # The random-weight model writes JSON of the shape only because decoding is constrained (chains.constrained).
+    assert isinstance(model.with_structured_output(Quiz).invoke(PROMPT), Quiz)
+    result = model.with_structured_output(RejectedQuiz, include_raw=True).invoke(PROMPT)
     assert result["parsed"] is None and result["parsing_error"] is not None
     with pytest.raises(StructuredOutputError, match="after one repair attempt"):
-        model.with_structured_output(Quiz).invoke(PROMPT)
+        model.with_structured_output(RejectedQuiz).invoke(PROMPT)
 
 
 def test_context_window_is_enforced_or_truncated(tiny_model_path: Path) -> None:
@@ -191,3 +203,182 @@ def test_registry_builds_local_models(tiny_model_path: Path) -> None:
     model = ModelRegistry().create(f"hf:{tiny_model_path}", ModelsConfig())
     assert isinstance(model, ChatTransformers)
     assert asyncio.run(model.ainvoke("hi", max_tokens=3)).usage_metadata["output_tokens"] == 3
+
+
+# -- dynamic batching, the slot decoder, incremental text -------------------------------------------------------
+
+
+def echo_batches(sizes: list[int]):
+    def run_batch(requests):
+        sizes.append(len(requests))
+        return list(requests)
+
+    return run_batch
+
+
+def test_gathering_waits_while_calls_keep_coming() -> None:
+    sizes: list[int] = []
+    batcher = DynamicBatcher(echo_batches(sizes), max_batch_size=64, max_wait_s=0.08, max_gather_s=5.0)
+    futures = []
+    for i in range(12):  # 12 arrivals 20 ms apart: 0.24 s in all, three times the wait, which counts from the last
+        futures.append(batcher.submit(i))
+        time.sleep(0.02)
+    assert [f.result(timeout=10) for f in futures] == list(range(12))
+    assert sizes == [12]
+    batcher.close()
+
+
+def test_gathering_stops_at_max_gather_and_max_batch_size() -> None:
+    sizes: list[int] = []
+    batcher = DynamicBatcher(echo_batches(sizes), max_batch_size=4, max_wait_s=0.1, max_gather_s=0.3)
+    futures = [batcher.submit(i) for i in range(10)]  # all at once: batches of at most 4
+    assert [f.result(timeout=10) for f in futures] == list(range(10))
+    assert sizes == [4, 4, 2]
+    batcher.max_batch_size, sizes[:] = 100, []
+    futures = []
+    for i in range(24):  # a call every 30 ms for 0.72 s: the wait never runs out, max_gather_s ends each batch
+        futures.append(batcher.submit(i))
+        time.sleep(0.03)
+    assert [f.result(timeout=10) for f in futures] == list(range(24))
+    assert len(sizes) >= 2 and max(sizes) < 24
+    batcher.close()
+
+
+def test_a_failing_batch_fails_its_calls_and_the_batcher_lives_on() -> None:
+    def run_batch(requests):
+        if "boom" in requests:
+            raise RuntimeError("boom")
+        return list(requests)
+
+    batcher = DynamicBatcher(run_batch, max_wait_s=0.05)
+    bad = [batcher.submit("boom"), batcher.submit("ok")]
+    for future in bad:
+        with pytest.raises(RuntimeError, match="boom"):
+            future.result(timeout=10)
+    assert batcher.submit("fine").result(timeout=10) == "fine"
+    batcher.close()
+    with pytest.raises(RuntimeError, match="unloaded"):
+        batcher.submit("late")
+
+
+@pytest.fixture(scope="module")
+def bf16_engine(tiny_model_path: Path) -> HFEngine:
+    return HFEngine.load(str(tiny_model_path), dtype="bfloat16")
+
+
+def mixed_requests(engine: HFEngine) -> list[GenRequest]:
+    """Prompts of different lengths; greedy and seeded sampling; budgets that end rows at different steps."""
+    requests = []
+    for i in range(9):
+        prompt = engine.encode_chat([{"role": "user", "content": "Write about rivers " + "and coffee " * (3 * i)}])
+        sampled = {"temperature": 1.0, "seed": i, "top_p": 0.9} if i % 3 == 1 else {}
+        requests.append(GenRequest(prompt, max_tokens=5 + 7 * i, **sampled))
+    requests.append(GenRequest(requests[0].prompt_ids, max_tokens=1))  # finishes at its prefill
+    return requests
+
+
+def test_a_row_decodes_the_same_alone_batched_or_joining_late(bf16_engine: HFEngine) -> None:
+    assert bf16_engine.layout == "slots"
+    requests = mixed_requests(bf16_engine)
+    alone = [bf16_engine.generate([r])[0] for r in requests]
+    together = bf16_engine.generate(requests)
+    decoder, late = bf16_engine.decoder(), {}
+    for step in range(40):  # a new row joins every third step while the others decode
+        if step % 3 == 0 and step // 3 < len(requests):
+            i = step // 3
+            decoder.add(requests[i], lambda r, i=i: late.__setitem__(i, r))
+        decoder.step()
+    while decoder.pending():
+        decoder.step()
+    for results in (together, [late[i] for i in range(len(requests))]):
+        assert [(r.text, r.finish_reason, r.completion_tokens) for r in results] == [
+            (r.text, r.finish_reason, r.completion_tokens) for r in alone
+        ]
+    assert not decoder.rows and not decoder.cache.keys  # finished rows left; the buffers were freed
+
+
+def test_the_model_still_works_outside_the_slot_decoder(bf16_engine: HFEngine) -> None:
+    import torch
+
+    requests = mixed_requests(bf16_engine)
+    padded = HFEngine(bf16_engine.model, bf16_engine.tokenizer, name="tiny", layout="padded")
+    assert padded.decoder().joinable is False and bf16_engine.decoder().joinable is True
+    results = padded.generate(requests)
+    assert all(0 < r.completion_tokens <= q.max_tokens for r, q in zip(results, requests, strict=True))
+    inputs = bf16_engine.tokenizer(["a river", "a much longer text about rivers"], return_tensors="pt", padding=True)
+    out = bf16_engine.model.generate(**inputs, max_new_tokens=5, do_sample=False)  # plain SDPA when no plan
+    with torch.inference_mode():
+        plain = bf16_engine.model(**inputs).logits[:, -1].argmax(-1)
+    assert out.shape == (2, inputs["input_ids"].shape[1] + 5) and out[:, -5].tolist() == plain.tolist()
+
+
+def test_calls_arriving_during_a_decode_join_it(bf16_engine: HFEngine) -> None:
+    engine = HFEngine(bf16_engine.model, bf16_engine.tokenizer, name="tiny")
+    engine.eos_ids = set()  # random weights may end early: every call decodes its whole budget
+    batcher = DynamicBatcher(engine.decoder(), max_batch_size=8, max_wait_s=0.001)
+    prompt = engine.encode_chat([{"role": "user", "content": "Write a quiz about rivers."}])
+    started = threading.Event()
+    long = batcher.submit(GenRequest(prompt, max_tokens=400, on_text=lambda text, logprobs: started.set()))
+    assert started.wait(timeout=30)  # the long call is decoding
+    for _ in range(3):
+        assert batcher.submit(GenRequest(prompt, max_tokens=4)).result(timeout=30).completion_tokens == 4
+    assert not long.done()  # the short calls did not wait for the long one
+    assert long.result(timeout=120).completion_tokens == 400
+    assert batcher.stats.sizes == [1, 2, 2, 2]  # each joined the running decode
+    batcher.close()
+
+
+def test_batch_of_32_is_decoded_together(tiny_model_path: Path) -> None:
+    unload_model(str(tiny_model_path))
+    # A generous wait: on a loaded machine the 32 threads encoding their prompts can stall for tens of ms.
+    model = ChatTransformers(model=str(tiny_model_path), max_batch_size=32, max_tokens=8, max_wait_ms=500)
+    model.engine.eos_ids = set()
+    stats = _POOL.get(model).batcher.stats
+    before_steps, before_rows = stats.steps, stats.row_steps
+    prompts = [[HumanMessage(f"Write {i} facts about coffee")] for i in range(32)]
+    assert all(a.usage_metadata["output_tokens"] == 8 for a in model.batch(prompts))
+    assert stats.sizes == [32]  # one gathering took every call
+    steps = stats.steps - before_steps
+    assert (stats.row_steps - before_rows) / steps > 16, stats
+    unload_model(str(tiny_model_path))
+
+
+TEXTS = ["café ☕ naïve 東京 🙂 Zürich", "plain ascii words, then ünïcödé and emoji 🎉🎉 (party)", "ok"]
+
+
+@pytest.mark.parametrize("source", ["text", "random"])
+def test_incremental_text_is_the_decode_of_every_id(bf16_engine: HFEngine, source: str) -> None:
+    tokenizer = bf16_engine.tokenizer
+    rng = random.Random(5)
+    sequences = (
+        [tokenizer.encode(t, add_special_tokens=False) for t in TEXTS]
+        if source == "text"
+        else [rng.choices(range(len(tokenizer)), k=300) for _ in range(5)]  # split and invalid byte sequences
+    )
+    for ids in sequences:
+        grown: list[int] = []
+        detok, text = _Detokenizer(tokenizer, grown), ""
+        for token in ids:
+            grown.append(token)
+            text += detok.push()
+            assert tokenizer.decode(grown, skip_special_tokens=True).startswith(text)
+        assert detok.full() == tokenizer.decode(ids, skip_special_tokens=True)
+        if source == "text":
+            assert text == detok.full()
+
+
+def test_incremental_text_decodes_a_short_window_per_token(bf16_engine: HFEngine) -> None:
+    decoded: list[int] = []
+
+    class Counting:
+        def decode(self, ids, **kwargs):
+            decoded.append(len(ids))
+            return bf16_engine.tokenizer.decode(ids, **kwargs)
+
+    ids = bf16_engine.tokenizer.encode(" ".join(TEXTS * 40), add_special_tokens=False)
+    grown: list[int] = []
+    detok = _Detokenizer(Counting(), grown)
+    for token in ids:
+        grown.append(token)
+        detok.push()
+    assert len(ids) > 500 and sum(decoded) < 12 * len(ids)  # a full decode per token would be ~len(ids)**2 / 2
