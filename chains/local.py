@@ -91,7 +91,7 @@ class _ModelPool:
                     show_progress=chat.show_progress,
                 )
                 batcher = DynamicBatcher(
-                    engine.generate,
+                    engine.decoder(),
                     max_batch_size=chat.max_batch_size,
                     max_wait_s=chat.max_wait_ms / 1000,
                     name=f"aigc-batcher:{chat.model}",
@@ -205,7 +205,8 @@ class ChatTransformers(BaseChatModel):
             )
         grammar = self._grammar(kwargs.get("response_format"))
         full_ids = engine.encode_chat(_to_chat(messages))
-        prompt_ids = engine.fit(full_ids, max_tokens, self.context_overflow)
+        conversation = sum(m.type != "system" for m in messages) > 1  # earlier turns could be dropped
+        prompt_ids = engine.fit(full_ids, max_tokens, self.context_overflow, conversation=conversation)
         return GenRequest(
             prompt_ids=prompt_ids,
             max_tokens=max_tokens,
