@@ -154,7 +154,9 @@ class ChatTransformers(BaseChatModel):
     logprobs: bool = False
     top_logprobs: int = Field(0, ge=0, le=20)
     max_batch_size: int = Field(16, ge=1, description="Most calls decoded together (dynamic batching).")
-    max_wait_ms: float = Field(4.0, ge=0, description="How long a batch waits for more calls to join.")
+    max_wait_ms: float = Field(
+        4.0, ge=0, description="A batch starts once no call arrived for this long (capped at 50 ms in all)."
+    )
     context_overflow: Literal["error", "truncate_left"] = "error"
     show_progress: bool = Field(False, description="Show transformers' progress bars and warnings while loading.")
 
