@@ -15,6 +15,7 @@ and dtype; :func:`unload_model` / :func:`unload_all` free them. Nothing heavy is
 from __future__ import annotations
 
 import asyncio
+import atexit
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -117,6 +118,9 @@ class _ModelPool:
 
 
 _POOL = _ModelPool()
+# Stop the decoding threads before the interpreter finalizes: a daemon thread still inside a torch call while
+# torch's thread pools are torn down aborts the process ("terminate called without an active exception").
+atexit.register(_POOL.unload)
 
 
 def unload_model(model: str) -> int:

@@ -71,6 +71,7 @@ def test_a_folder_or_unknown_suite_name_says_what_to_give(tmp_path, monkeypatch,
 
 
 def test_the_judge_tier_without_a_model_suggests_what_works_for_this_command(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("AIGC_MODELS_DIR", str(tmp_path / "empty-model-cache"))  # no pulled default model either
     code = _score("judge", monkeypatch, tmp_path)
     err = " ".join(capsys.readouterr().err.split())
     assert code == 1 and "Traceback" not in err
