@@ -9,7 +9,6 @@ named ``hf:<name>`` (e.g. ``hf:smollm2-135m-instruct``) like any other local mod
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -214,6 +213,8 @@ def _known_names() -> list[str]:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    import fcntl  # POSIX; imported here so that importing the router works everywhere
+
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
