@@ -10,7 +10,7 @@ Unknown keys name the allowed ones and the nearest match (``evaluatr`` -> ``eval
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,14 @@ LineOf = Callable[[Sequence[str | int]], int | None]
 """The 1-based line of a location such as ``("evaluators", 0, "threshold")``, or None when it is not in the file."""
 
 
-def read_suite_file(path: Path, spec_model: type[BaseModel], entry_model: type[BaseModel]) -> tuple[Any, LineOf]:
-    """The validated suite in ``path`` and a function from locations to lines."""
+def read_suite_file(
+    path: Path,
+    spec_model: type[BaseModel],
+    entry_model: type[BaseModel],
+    sections: Mapping[str, type[BaseModel]] | None = None,
+) -> tuple[Any, LineOf]:
+    """The validated suite in ``path`` and a function from locations to lines. ``sections`` names the model of other
+    keys (``{"cases": CaseEntry}``: items of a list, or a mapping's keys), so their typos get near names too."""
     text = _read(path)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -51,7 +57,7 @@ def read_suite_file(path: Path, spec_model: type[BaseModel], entry_model: type[B
         return spec_model.model_validate(data), line_of
     except ValidationError as exc:
         models = {0: spec_model, 2: entry_model}  # location depth of a key -> the model that owns it
-        raise InvalidSuite(_describe(path, exc.errors(), line_of, models)) from None
+        raise InvalidSuite(_describe(path, exc.errors(), line_of, models, sections or {})) from None
 
 
 def _read(path: Path) -> str:
@@ -97,12 +103,27 @@ def _where(loc: Sequence[str | int]) -> str:
     return out or "the suite"
 
 
-def _describe(path: Path, errors: Sequence[Any], line_of: LineOf, models: dict[int, type[BaseModel]]) -> str:
+def _owner(
+    loc: tuple[Any, ...], models: dict[int, type[BaseModel]], sections: Mapping[str, type[BaseModel]]
+) -> type[BaseModel] | None:
+    """The model owning the key at ``loc``: a named section (``cases[0].idd``, ``params.temprature``), else by depth."""
+    if loc and str(loc[0]) in sections and len(loc) in (2, 3):
+        return sections[str(loc[0])] if len(loc) == 2 or isinstance(loc[1], int) else None
+    return models.get(len(loc) - 1)
+
+
+def _describe(
+    path: Path,
+    errors: Sequence[Any],
+    line_of: LineOf,
+    models: dict[int, type[BaseModel]],
+    sections: Mapping[str, type[BaseModel]] | None = None,
+) -> str:
     unknown = {tuple(e["loc"][:-1]): e for e in errors if e["type"] == "extra_forbidden"}
     problems: list[tuple[int, str]] = []
     for error in errors:
         loc, kind = tuple(error["loc"]), error["type"]
-        model = models.get(len(loc) - 1)
+        model = _owner(loc, models, sections or {})
         if kind == "missing" and loc[:-1] in unknown and model is not None:
             typo = str(unknown[loc[:-1]]["loc"][-1])
             if difflib.get_close_matches(typo, [str(loc[-1])], n=1):
