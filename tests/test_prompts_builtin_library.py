@@ -1,8 +1,7 @@
-"""The built-in library: every prompt is published, documented, renders with its examples, and stays as reviewed."""
+"""The built-in library: every prompt is published, documented, renders with its examples, and stays as reviewed
+(snapshots through the aigc pytest plugin, as users keep theirs)."""
 
 from __future__ import annotations
-
-import json
 
 import jsonschema
 import pytest
@@ -29,7 +28,7 @@ def test_library_covers_the_target_applications() -> None:
 
 
 @pytest.mark.parametrize(("entry", "version"), VERSIONS, ids=IDS)
-def test_version_is_published_documented_and_renders_its_examples(entry, version, snapshot) -> None:
+def test_version_is_published_documented_and_renders_its_examples(entry, version, aigc_snapshot) -> None:
     prompt = REGISTRY.load(entry, version)
     assert prompt.published
     for name, spec in prompt.meta.inputs.items():
@@ -41,7 +40,8 @@ def test_version_is_published_documented_and_renders_its_examples(entry, version
     assert all(m.content and "\n\n\n" not in m.content for m in messages)
     if prompt.meta.output.schema_ is not None:
         jsonschema.Draft202012Validator.check_schema(prompt.meta.output.schema_)
-    assert json.dumps([m.to_dict() for m in messages], indent=1, ensure_ascii=False) == snapshot
+    # The aigc pytest plugin's own snapshot (tests/__aigc_snapshots__): a reviewed rendering, diffed on change.
+    aigc_snapshot(prompt.ref, **examples)
 
 
 def test_builtin_library_is_package_data() -> None:

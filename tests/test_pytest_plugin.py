@@ -1,0 +1,104 @@
+"""The aigc pytest plugin, run the way users run it: a real pytest subprocess over a test file that uses it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PROMPT = """\
+---
+name: greeting
+version: 1.0.0
+task: writing
+description: A greeting.
+inputs:
+  who: {type: string, example: Ada}
+changelog: First version.
+---
+{% message "system" %}
+You write greetings.
+{% endmessage %}
+{% message "user" %}
+Greet {{ who }} warmly.
+{% endmessage %}
+"""
+
+SNAPSHOT_TEST = """\
+def test_greeting_prompt(aigc_snapshot):
+    aigc_snapshot("writing/greeting@1.0.0", who="Ada")
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A user's project: a prompt library folder and a pytest ini that points the plugin at it."""
+    library = pytester.path / "library" / "writing" / "greeting"
+    library.mkdir(parents=True)
+    (library / "1.0.0.jinja").write_text(PROMPT)
+    pytester.makeini("[pytest]\naigc_prompts_dirs = library\n")
+    return pytester
+
+
+def _edit_prompt(root: Path, old: str, new: str) -> None:
+    path = root / "library" / "writing" / "greeting" / "1.0.0.jinja"
+    path.write_text(path.read_text().replace(old, new))
+
+
+def test_a_missing_snapshot_fails_and_says_how_to_write_it(project: pytest.Pytester) -> None:
+    project.makepyfile(test_prompts=SNAPSHOT_TEST)
+    result = project.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no snapshot of writing/greeting@1.0.0*--aigc-update-snapshots*"])
+
+
+def test_update_writes_the_snapshot_then_it_passes(project: pytest.Pytester) -> None:
+    project.makepyfile(test_prompts=SNAPSHOT_TEST)
+    project.runpytest_subprocess("--aigc-update-snapshots").assert_outcomes(passed=1)
+    stored = project.path / "__aigc_snapshots__" / "test_prompts" / "writing_greeting@1.0.0.txt"
+    text = stored.read_text()
+    assert "--- user\nGreet Ada warmly." in text and text.startswith("# writing/greeting@1.0.0 ")
+    project.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_an_unknown_prompt_fails_with_the_registry_message_not_a_traceback(project: pytest.Pytester) -> None:
+    project.makepyfile(test_prompts='def test_x(aigc_snapshot):\n    aigc_snapshot("writing/greting@1.0.0")\n')
+    result = project.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PromptNotFound*writing/greeting*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_changed_template_fails_with_a_diff(project: pytest.Pytester) -> None:
+    project.makepyfile(test_prompts=SNAPSHOT_TEST)
+    project.runpytest_subprocess("--aigc-update-snapshots").assert_outcomes(passed=1)
+    _edit_prompt(project.path, "warmly", "briefly")
+    result = project.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    expected = ["*renders differently from its snapshot*", "*-Greet Ada warmly.*", "*+Greet Ada briefly.*"]
+    result.stdout.fnmatch_lines(expected)
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_score_assertions_pass_clean_text_and_explain_failures(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_scores=textwrap.dedent(
+            """
+            def test_clean(aigc_score):
+                check = aigc_score("Hello Ada, it is lovely to see you again. Welcome back to the team.",
+                                   prompt="writing/greeting@1.0.0", suite="offline")
+                check.assert_passed()
+                assert check["degeneration"].passed
+
+            def test_degenerate(aigc_score):
+                aigc_score("hello hello hello hello hello hello hello hello hello hello hello hello hello hello",
+                           prompt="writing/greeting@1.0.0").assert_passed()
+            """
+        )
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*output failed its checks:*", "*degeneration*"])
