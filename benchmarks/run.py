@@ -39,7 +39,10 @@ def main(selected: list[str]) -> None:
     console.print(table)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    latest = out / "latest.json"  # groups run now replace their earlier figures; the others are kept
+    ran = {row["group"] for row in results}
+    kept = [row for row in json.loads(latest.read_text()) if row["group"] not in ran] if latest.exists() else []
+    latest.write_text(json.dumps(kept + results, indent=2))
 
 
 def _cpus() -> int:
