@@ -1,0 +1,278 @@
+"""Rows to values and back: the results dataclasses as SQLite columns (JSON text for nested fields).
+
+Sequences come back as tuples and mappings as dicts, whatever they went in as.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aigc_app.results import CaseResult, RunInfo, ScoreRow, generation_key, score_key
+
+__all__ = [
+    "GENERATION_COLUMNS",
+    "RUN_CASE_COLUMNS",
+    "RUN_COLUMNS",
+    "SCORE_COLUMNS",
+    "case_from_row",
+    "case_keys",
+    "dumps",
+    "generation_values",
+    "run_case_values",
+    "run_from_row",
+    "run_values",
+    "score_from_row",
+    "score_values",
+]
+
+RUN_COLUMNS = [
+    "run_id",
+    "suite",
+    "status",
+    "started_at",
+    "finished_at",
+    "suite_hash",
+    "suite_path",
+    "prompts",
+    "models",
+    "evaluators",
+    "planned",
+    "done",
+    "failed",
+    "cost_usd",
+    "options",
+    "notes",
+    "host",
+    "pid",
+    "updated_at",
+]
+GENERATION_COLUMNS = [
+    "key",
+    "ok",
+    "prompt_name",
+    "prompt_version",
+    "prompt_hash",
+    "model",
+    "params",
+    "seed",
+    "sample_index",
+    "messages",
+    "output",
+    "latency_s",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "backend",
+    "created_at",
+    "origin_run",
+]
+SCORE_COLUMNS = [
+    "key",
+    "generation",
+    "evaluator",
+    "evaluator_version",
+    "value",
+    "passed",
+    "threshold",
+    "reason",
+    "error",
+    "applicable",
+    "advisory",
+    "rescore",
+    "details",
+    "created_at",
+]
+RUN_CASE_COLUMNS = [
+    "run_id",
+    "case_id",
+    "prompt_ref",
+    "model",
+    "sample_index",
+    "generation",
+    "score_keys",
+    "inputs",
+    "reference",
+    "tags",
+    "error",
+    "attempt",
+    "cached",
+    "passed",
+    "recorded_at",
+]
+_JSON_RUN_FIELDS = ("prompts", "models", "evaluators", "options", "notes")
+_ATTEMPT_FIELDS = ("output", "latency_s", "tokens_in", "tokens_out", "cost_usd", "backend", "created_at")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; mappings and sequences of any kind, anything else unknown as its ``str``."""
+    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tuple(text: str) -> tuple:
+    return tuple(json.loads(text))
+
+
+def _bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def run_values(info: RunInfo, *, host: str, pid: int | None, updated_at: float) -> tuple:
+    """The ``runs`` row of ``info`` (columns in RUN_COLUMNS order)."""
+    row = {name: getattr(info, name) for name in RUN_COLUMNS if hasattr(info, name)}
+    row.update({name: dumps(row[name]) for name in _JSON_RUN_FIELDS})
+    row.update(host=host, pid=pid, updated_at=updated_at)
+    return tuple(row[name] for name in RUN_COLUMNS)
+
+
+def run_from_row(row: sqlite3.Row, *, done: int | None = None, failed: int | None = None) -> RunInfo:
+    """A RunInfo from a ``runs`` row; ``done``/``failed`` override the stored counters when given."""
+    fields = {name: row[name] for name in RUN_COLUMNS if name not in ("host", "pid", "updated_at")}
+    fields.update({name: _tuple(row[name]) for name in ("prompts", "models", "evaluators", "notes")})
+    fields["options"] = json.loads(row["options"])
+    if done is not None:
+        fields["done"] = done
+    if failed is not None:
+        fields["failed"] = failed
+    return RunInfo(**fields)
+
+
+def case_keys(case: CaseResult) -> tuple[str, list[str]]:
+    """The case's generation key and its scores' keys, computed from content where the runner left them blank
+    (a score's config is then its threshold)."""
+    key = case.key or generation_key(
+        case.prompt_hash, case.messages, case.model, case.params, case.seed, case.sample_index
+    )
+    scores = [
+        s.key
+        or score_key(
+            key, s.evaluator, s.evaluator_version, {} if s.threshold is None else {"threshold": s.threshold}, s.rescore
+        )
+        for s in case.scores
+    ]
+    return key, scores
+
+
+def generation_values(case: CaseResult, key: str, now: float) -> tuple:
+    """The ``generations`` row of a case (GENERATION_COLUMNS order)."""
+    return (
+        key,
+        int(case.error is None),
+        case.prompt_name,
+        case.prompt_version,
+        case.prompt_hash,
+        case.model,
+        dumps(case.params),
+        case.seed,
+        case.sample_index,
+        dumps(case.messages),
+        case.output,
+        case.latency_s,
+        case.tokens_in,
+        case.tokens_out,
+        case.cost_usd,
+        case.backend,
+        case.created_at or now,
+        case.run_id,
+    )
+
+
+def score_values(score: ScoreRow, key: str, generation: str, now: float) -> tuple:
+    """The ``scores`` row of one score (SCORE_COLUMNS order)."""
+    passed = None if score.passed is None else int(score.passed)
+    return (
+        key,
+        generation,
+        score.evaluator,
+        score.evaluator_version,
+        score.value,
+        passed,
+        score.threshold,
+        score.reason,
+        score.error,
+        int(score.applicable),
+        int(score.advisory),
+        score.rescore,
+        dumps(score.details),
+        now,
+    )
+
+
+def run_case_values(case: CaseResult, key: str, score_keys: list[str], now: float) -> tuple:
+    """The ``run_cases`` row of a case (RUN_CASE_COLUMNS order)."""
+    attempt = None
+    if case.error is not None:
+        attempt = {name: getattr(case, name) for name in _ATTEMPT_FIELDS}
+        attempt = dumps(attempt | {"created_at": case.created_at or now})
+    return (
+        case.run_id,
+        case.case_id,
+        case.prompt_ref,
+        case.model,
+        case.sample_index,
+        key,
+        dumps(score_keys),
+        dumps(case.inputs),
+        case.reference,
+        dumps(case.tags),
+        case.error,
+        attempt,
+        int(case.cached),
+        int(case.passed),
+        now,
+    )
+
+
+def score_from_row(row: sqlite3.Row) -> ScoreRow:
+    """A ScoreRow from a ``scores`` row."""
+    return ScoreRow(
+        evaluator=row["evaluator"],
+        evaluator_version=row["evaluator_version"],
+        value=row["value"],
+        passed=_bool(row["passed"]),
+        threshold=row["threshold"],
+        reason=row["reason"],
+        error=row["error"],
+        applicable=bool(row["applicable"]),
+        advisory=bool(row["advisory"]),
+        rescore=row["rescore"],
+        details=json.loads(row["details"]),
+        key=row["key"],
+    )
+
+
+def case_from_row(row: sqlite3.Row, scores: Sequence[ScoreRow] = ()) -> CaseResult:
+    """A CaseResult from a ``run_cases`` row joined with its ``generations`` row (columns prefixed ``g_``)."""
+    generated = {name: row[f"g_{name}"] for name in _ATTEMPT_FIELDS}
+    if row["attempt"] is not None:  # a failed attempt: its own output, timings and usage
+        generated.update(json.loads(row["attempt"]))
+    return CaseResult(
+        run_id=row["run_id"],
+        case_id=row["case_id"],
+        prompt_name=row["g_prompt_name"],
+        prompt_version=row["g_prompt_version"],
+        prompt_hash=row["g_prompt_hash"],
+        model=row["model"],
+        sample_index=row["sample_index"],
+        params=json.loads(row["g_params"]),
+        seed=row["g_seed"],
+        inputs=json.loads(row["inputs"]),
+        messages=_tuple(row["g_messages"]),
+        reference=row["reference"],
+        tags=_tuple(row["tags"]),
+        error=row["error"],
+        cached=bool(row["cached"]),
+        scores=tuple(scores),
+        key=row["generation"],
+        **generated,
+    )
