@@ -11,6 +11,7 @@ from aigc_app.cli.evaluators import evaluators_group
 from aigc_app.cli.generate import generate_cmd
 from aigc_app.cli.models import models_group
 from aigc_app.cli.prompts import prompts_group
+from aigc_app.cli.report import report_cmd
 
 __all__ = ["cli", "main", "run"]
 
@@ -25,6 +26,7 @@ cli.add_command(prompts_group)
 cli.add_command(generate_cmd)
 cli.add_command(evaluators_group)
 cli.add_command(models_group)
+cli.add_command(report_cmd)
 
 
 def run(argv: list[str] | None = None) -> int:
