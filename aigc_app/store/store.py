@@ -300,7 +300,7 @@ class ResultsStore:
     def _not_found(self, ref: str) -> RunNotFound:
         with self._read() as db:
             ids = [row[0] for row in db.execute("SELECT run_id FROM runs")]
-        near = difflib.get_close_matches(ref, ids, n=3, cutoff=0.5)
+        near = difflib.get_close_matches(ref, ids, n=3, cutoff=0.8)  # run ids look alike: be strict
         return RunNotFound(f"no run {ref!r} in {self.path}.", ref=ref, near=near)
 
     def delete_run(self, ref: str, *, force: bool = False) -> RunInfo:
