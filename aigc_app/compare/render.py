@@ -129,7 +129,8 @@ def _terminal_variant(v: VariantComparison) -> list[Any]:
         lines += _excluded(v)
     parts += [Text(line) for line in lines]
     if v.regressed_cases:
-        cases = Table(title="regressed cases (passed in a, failed in b)", box=box.SIMPLE_HEAD, show_lines=True, expand=True)
+        title = "regressed cases (passed in a, failed in b)"
+        cases = Table(title=title, box=box.SIMPLE_HEAD, show_lines=True, expand=True)
         cases.add_column("case", overflow="fold", max_width=14)
         cases.add_column("baseline (a)", overflow="fold", ratio=1)
         cases.add_column("candidate (b)", overflow="fold", ratio=1)
