@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from aigc_app.cli.eval import eval_cmd
 from aigc_app.cli.evaluators import evaluators_group
 from aigc_app.cli.generate import generate_cmd
 from aigc_app.cli.models import models_group
@@ -26,6 +27,7 @@ cli.add_command(prompts_group)
 cli.add_command(generate_cmd)
 cli.add_command(evaluators_group)
 cli.add_command(models_group)
+cli.add_command(eval_cmd)
 cli.add_command(report_cmd)
 
 
