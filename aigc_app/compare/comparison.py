@@ -97,7 +97,7 @@ class EvaluatorRow:
     def mde_sentence(self) -> str:
         """The suite's sensitivity for this evaluator, in words."""
         what = f"{self.evaluator} pass rate" if self.kind == "pass/fail" else self.evaluator
-        if self.n_pairs < 2 or math.isnan(self.mde):
+        if self.n_pairs < MIN_PAIRS or math.isnan(self.mde):
             return f"{what}: too few paired cases ({self.n_pairs}) to say what this suite can detect"
         if self.sd_diff == 0:
             return f"{what}: the paired differences did not vary, so this suite cannot estimate what it can detect"
@@ -314,7 +314,7 @@ def _compare_pair(
     notes = [f"{name} scored only the baseline ({va})" for name in names_a if name not in names_b]
     notes += [f"{name} scored only the candidate ({vb})" for name in names_b if name not in names_a]
     rows, flaky = [], []
-    for name in (n for n in names_a if n in names_b):
+    for name in dict.fromkeys(names_a + names_b):  # a generation error fails evaluators its side never ran
         row, row_flaky = _row(name, va, vb, pairing.pairs, alpha=alpha, n_boot=n_boot, seed=seed)
         rows.append(row)
         flaky.extend(row_flaky)

@@ -28,13 +28,16 @@ def _num(x: float | None, spec: str = ".2f") -> str:
 
 
 def _pts(x: float | None) -> str:
-    return "-" if x is None or math.isnan(x) else f"{100 * x:+.1f}"
+    """Points with a sign: one decimal below 10 points, none above (the columns stay narrow)."""
+    if x is None or math.isnan(x):
+        return "-"
+    return f"{100 * x:+.1f}" if abs(100 * x) < 9.95 else f"{100 * x:+.0f}"
 
 
 def _ci(ci: tuple[float, float] | None) -> str:
     if ci is None or any(math.isnan(v) for v in ci):
         return ""
-    return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+    return f"[{_pts(ci[0])}, {_pts(ci[1])}]"
 
 
 def _p(p: float) -> str:
@@ -109,7 +112,7 @@ def _terminal_variant(v: VariantComparison) -> list[Any]:
 
     parts: list[Any] = [Text(line) for line in _variant_head(v)]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
-    table.add_column("evaluator", overflow="fold", min_width=12)
+    table.add_column("evaluator", overflow="fold", min_width=14)
     for name in ("n", "a", "b", "change [95% CI]", "p", "Holm p"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
