@@ -13,6 +13,7 @@ from aigc_app.cli.generate import generate_cmd
 from aigc_app.cli.models import models_group
 from aigc_app.cli.prompts import prompts_group
 from aigc_app.cli.report import report_cmd
+from aigc_app.cli.runs import runs_group
 
 __all__ = ["cli", "main", "run"]
 
@@ -29,6 +30,7 @@ cli.add_command(evaluators_group)
 cli.add_command(models_group)
 cli.add_command(eval_cmd)
 cli.add_command(report_cmd)
+cli.add_command(runs_group)
 
 
 def run(argv: list[str] | None = None) -> int:
