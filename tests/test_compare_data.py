@@ -30,6 +30,7 @@ def case(
     return CaseResult(
         run_id=run_id, case_id=case_id, prompt_name=PROMPT[0], prompt_version=version, prompt_hash="h" + version,
         model=model, sample_index=sample, output=output or f"output of {case_id}", error=error, scores=tuple(scores),
+        messages=({"role": "user", "content": f"Write an ad for {case_id}."},),  # distinct generation keys per case
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from aigc_app.cli.compare import compare_cmd
 from aigc_app.cli.eval import eval_cmd
 from aigc_app.cli.evaluators import evaluators_group
 from aigc_app.cli.generate import generate_cmd
@@ -31,6 +32,7 @@ cli.add_command(models_group)
 cli.add_command(eval_cmd)
 cli.add_command(report_cmd)
 cli.add_command(runs_group)
+cli.add_command(compare_cmd)
 
 
 def run(argv: list[str] | None = None) -> int:
