@@ -21,6 +21,7 @@ from aigc_app.reports.summary import (
     evaluator_summaries,
     percentile,
     variant_summaries,
+    wilson,
 )
 from aigc_app.reports.terminal import fmt_interval, fmt_seconds, fmt_time
 from aigc_app.results import CaseResult, RunResults
@@ -143,26 +144,37 @@ def _histogram(values: list[float], lo: float, hi: float, bins: int, title: str,
     return f'<div class="chart"><h3>{escape(title)}</h3>{_svg(width, height, body, title)}</div>'
 
 
-def _pass_rate_chart(summaries: list[VariantSummary]) -> str:
-    row, left, right = 26, 250, 160
-    width, height = left + 300 + right, 24 + row * len(summaries)
-    plot = 300
+def _rate_rows(results: RunResults, variants: list[VariantSummary]) -> list[tuple[str, int, int, Any]]:
+    """(label, cases, passed, interval) per variant, then per prompt version and per model when there are several."""
+    rows = [(s.variant, s.cases, s.passed, s.interval) for s in variants]
+    for attr, suffix in (("prompt_ref", "all models"), ("model", "all prompts")):
+        groups: dict[str, list[int]] = {}
+        for case in results.cases:
+            groups.setdefault(getattr(case, attr), []).append(int(case.passed))
+        if len(groups) > 1:
+            rows += [(f"{k} ({suffix})", len(v), sum(v), wilson(sum(v), len(v))) for k, v in groups.items()]
+    return rows
+
+
+def _pass_rate_chart(rows: list[tuple[str, int, int, Any]]) -> str:
+    row, left, plot, right = 26, 250, 300, 160
+    width, height = left + plot + right, 24 + row * len(rows)
     body = [f'<line x1="{left}" y1="4" x2="{left}" y2="{height - 18}" stroke="#888"/>']
     for pct in (0, 50, 100):
         x = left + plot * pct / 100
         body.append(f'<text x="{x}" y="{height - 4}" text-anchor="middle">{pct}%</text>')
-    for i, s in enumerate(summaries):
+    for i, (name, cases, passed, interval) in enumerate(rows):
         y = 6 + i * row
-        rate = s.pass_rate or 0.0
-        body.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(_short(s.variant, 40))}'
-                    f"<title>{escape(s.variant)}</title></text>")  # fmt: skip
+        rate = passed / cases if cases else 0.0
+        body.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(_short(name, 37))}'
+                    f"<title>{escape(name)}</title></text>")  # fmt: skip
         body.append(f'<rect x="{left}" y="{y + 2}" width="{plot * rate:.1f}" height="{row - 10}" fill="#6fb36f"/>')
-        if s.interval:
-            lo, hi = (left + plot * v for v in s.interval)
+        if interval:
+            lo, hi = (left + plot * v for v in interval)
             mid = y + 2 + (row - 10) / 2
             body.append(f'<path d="M{lo:.1f} {mid}H{hi:.1f}M{lo:.1f} {mid - 5}V{mid + 5}M{hi:.1f} {mid - 5}V{mid + 5}" '
                         f'stroke="#1f2328" stroke-width="1.5" fill="none"/>')  # fmt: skip
-        label = f"{rate * 100:.0f}% ({fmt_interval(s.interval)}) n={s.cases}" if s.cases else "no cases"
+        label = f"{rate * 100:.0f}% ({fmt_interval(interval)}) n={cases}" if cases else "no cases"
         body.append(f'<text x="{left + plot + 8}" y="{y + 13}">{escape(label)}</text>')
     title = "pass rate by prompt version and model (95% Wilson interval)"
     return f'<div class="chart"><h3>{title}</h3>{_svg(width, height, body, title)}</div>'
@@ -173,7 +185,7 @@ def _short(text: str, limit: int) -> str:
 
 
 def _charts(results: RunResults, variants: list[VariantSummary], evaluators: list[EvaluatorSummary]) -> str:
-    parts = [_pass_rate_chart(variants)] if variants else []
+    parts = [_pass_rate_chart(_rate_rows(results, variants))] if variants else []
     for e in evaluators:
         if e.values:
             parts.append(_histogram(e.values, 0.0, 1.0, 20, f"{e.evaluator}: scores (n={e.scored})", e.threshold))
