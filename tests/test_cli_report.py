@@ -75,6 +75,12 @@ def test_unknown_run_is_one_red_line(stored: tuple[Path, RunResults], capsys: py
     assert err.startswith("error:") and "Traceback" not in err and len(err.strip().splitlines()) <= 3
 
 
+def test_a_missing_store_is_an_error_and_is_not_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere" / "results.db"
+    assert run(["report", "latest", "--store", str(missing)]) == 1
+    assert "no results store at" in capsys.readouterr().err and not missing.parent.exists()
+
+
 def test_unwritable_path_keeps_the_store(
     stored: tuple[Path, RunResults], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -31,9 +31,12 @@ def _load(ref: str, store_path: Path | None) -> RunResults:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ReportError(f"{ref}: cannot read it as an aigc JSON report ({exc}); "
                               f"make one with `aigc report RUN --format json -o {ref}`") from None  # fmt: skip
-    from aigc_app.store import ResultsStore  # imported late: `aigc --help` must not open SQLite
+    from aigc_app.store import ResultsStore, default_store_path  # imported late: `aigc --help` must not open SQLite
 
-    with ResultsStore(store_path) as store:
+    path = store_path or default_store_path()
+    if not path.exists():  # reporting never creates a store
+        raise ReportError(f"no results store at {path}: run `aigc eval SUITE` first, or pass --store PATH")
+    with ResultsStore(path) as store:
         return store.load_run(ref)
 
 
