@@ -145,7 +145,9 @@ def test_terminal_report_fits_80_columns_and_shows_header_notes_and_variants(res
     for version in ("1.0.0", "1.1.0"):
         assert f"marketing/ad_copy@{version}" in text
     assert "86% 49-97%" in text  # 6 of 7 with its Wilson interval
-    assert "lowest-scoring" in text  # five evaluators do not fit: the worst are shown
+    assert "most failing of 5 evaluators" in text  # five do not fit: the ones failing most are shown
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("variant"))
+    assert "fluency" in header and "adherence" in header and "pii" not in header
 
 
 def test_terminal_table_with_long_names_still_fits() -> None:

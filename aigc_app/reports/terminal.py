@@ -47,11 +47,12 @@ def _rate(summary: VariantSummary) -> str:
 
 
 def _shown_evaluators(results: RunResults, limit: int) -> tuple[list[str], int]:
-    """The evaluators that get a column: all when few, else the ones with the lowest mean."""
+    """The evaluators that get a column: all when few, else the most failing (lowest pass rate, then mean)."""
     summaries = [s for s in evaluator_summaries(results) if s.mean is not None]
     if len(summaries) <= limit:
         return [s.evaluator for s in summaries], len(summaries)
-    worst = sorted(summaries, key=lambda s: (s.advisory == s.scored, s.mean))[:limit]
+    rate = {s.evaluator: 1.0 if s.pass_rate is None else s.pass_rate for s in summaries}
+    worst = sorted(summaries, key=lambda s: (s.advisory == s.scored, rate[s.evaluator], s.mean))[:limit]
     return [s.evaluator for s in worst], len(summaries)
 
 
@@ -65,7 +66,7 @@ def summary_table(results: RunResults) -> Table:
     shown, total = _shown_evaluators(results, 3 if label <= 20 else 2)
     caption = None
     if total > len(shown):
-        caption = f"means of the {len(shown)} lowest-scoring of {total} evaluators; all: --format md"
+        caption = f"means of the {len(shown)} most failing of {total} evaluators; all: --format md"
     table = Table(
         title="pass rate by variant (95% Wilson interval)",
         title_justify="left",
