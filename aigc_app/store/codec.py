@@ -13,10 +13,12 @@ from typing import Any
 from aigc_app.results import CaseResult, RunInfo, ScoreRow, generation_key, score_key
 
 __all__ = [
+    "CASE_SELECT",
     "GENERATION_COLUMNS",
     "RUN_CASE_COLUMNS",
     "RUN_COLUMNS",
     "SCORE_COLUMNS",
+    "SCORE_SELECT",
     "case_from_row",
     "case_keys",
     "dumps",
@@ -121,10 +123,6 @@ def _plain(value: Any) -> Any:
 
 def _tuple(text: str) -> tuple:
     return tuple(json.loads(text))
-
-
-def _bool(value: int | None) -> bool | None:
-    return None if value is None else bool(value)
 
 
 def run_values(info: RunInfo, *, host: str, pid: int | None, updated_at: float) -> tuple:
@@ -233,46 +231,74 @@ def run_case_values(case: CaseResult, key: str, score_keys: list[str], now: floa
     )
 
 
-def score_from_row(row: sqlite3.Row) -> ScoreRow:
-    """A ScoreRow from a ``scores`` row."""
+# The columns the readers below expect, in order. The case's JSON fields travel as one JSON array so that a row
+# costs one parse: [score_keys, inputs, tags, params, messages].
+SCORE_SELECT = (
+    "SELECT s.key, s.evaluator, s.evaluator_version, s.value, s.passed, s.threshold, s.reason, s.error, "
+    "s.applicable, s.advisory, s.rescore, s.details FROM scores s"
+)
+CASE_SELECT = (
+    "SELECT rc.run_id, rc.case_id, g.prompt_name, g.prompt_version, g.prompt_hash, rc.model, rc.sample_index, "
+    "g.seed, rc.reference, rc.error, rc.cached, rc.generation, g.output, g.latency_s, g.tokens_in, g.tokens_out, "
+    "g.cost_usd, g.backend, g.created_at, rc.attempt, "
+    "'[' || rc.score_keys || ',' || rc.inputs || ',' || rc.tags || ',' || g.params || ',' || g.messages || ']' "
+    "FROM run_cases rc JOIN generations g ON g.key = rc.generation"
+)
+
+
+def score_from_row(row: tuple) -> ScoreRow:
+    """A ScoreRow from a SCORE_SELECT row."""
+    key, evaluator, version, value, passed, threshold, reason, error, applicable, advisory, rescore, details = row
     return ScoreRow(
-        evaluator=row["evaluator"],
-        evaluator_version=row["evaluator_version"],
-        value=row["value"],
-        passed=_bool(row["passed"]),
-        threshold=row["threshold"],
-        reason=row["reason"],
-        error=row["error"],
-        applicable=bool(row["applicable"]),
-        advisory=bool(row["advisory"]),
-        rescore=row["rescore"],
-        details=json.loads(row["details"]),
-        key=row["key"],
+        evaluator,
+        version,
+        value,
+        None if passed is None else bool(passed),
+        threshold,
+        reason,
+        error,
+        bool(applicable),
+        bool(advisory),
+        rescore,
+        {} if details == "{}" else json.loads(details),
+        key,
     )
 
 
-def case_from_row(row: sqlite3.Row, scores: Sequence[ScoreRow] = ()) -> CaseResult:
-    """A CaseResult from a ``run_cases`` row joined with its ``generations`` row (columns prefixed ``g_``)."""
-    generated = {name: row[f"g_{name}"] for name in _ATTEMPT_FIELDS}
-    if row["attempt"] is not None:  # a failed attempt: its own output, timings and usage
-        generated.update(json.loads(row["attempt"]))
+def case_from_row(row: tuple, scores: Mapping[str, ScoreRow] | None = None) -> CaseResult:
+    """A CaseResult from a CASE_SELECT row, with those of its scores found in ``scores`` (by key)."""
+    (run_id, case_id, prompt_name, prompt_version, prompt_hash, model, sample_index, seed, reference, error, cached,
+     key, output, latency_s, tokens_in, tokens_out, cost_usd, backend, created_at, attempt, blob) = row  # fmt: skip
+    score_keys, inputs, tags, params, messages = json.loads(blob)
+    if attempt is not None:  # a failed attempt: its own output, timings and usage
+        failed = json.loads(attempt)
+        output, latency_s, tokens_in, tokens_out = (
+            failed[k] for k in ("output", "latency_s", "tokens_in", "tokens_out")
+        )
+        cost_usd, backend, created_at = failed["cost_usd"], failed["backend"], failed["created_at"]
     return CaseResult(
-        run_id=row["run_id"],
-        case_id=row["case_id"],
-        prompt_name=row["g_prompt_name"],
-        prompt_version=row["g_prompt_version"],
-        prompt_hash=row["g_prompt_hash"],
-        model=row["model"],
-        sample_index=row["sample_index"],
-        params=json.loads(row["g_params"]),
-        seed=row["g_seed"],
-        inputs=json.loads(row["inputs"]),
-        messages=_tuple(row["g_messages"]),
-        reference=row["reference"],
-        tags=_tuple(row["tags"]),
-        error=row["error"],
-        cached=bool(row["cached"]),
-        scores=tuple(scores),
-        key=row["generation"],
-        **generated,
+        run_id=run_id,
+        case_id=case_id,
+        prompt_name=prompt_name,
+        prompt_version=prompt_version,
+        prompt_hash=prompt_hash,
+        model=model,
+        sample_index=sample_index,
+        params=params,
+        seed=seed,
+        inputs=inputs,
+        messages=tuple(messages),
+        reference=reference,
+        tags=tuple(tags),
+        output=output,
+        error=error,
+        latency_s=latency_s,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost_usd=cost_usd,
+        cached=bool(cached),
+        backend=backend,
+        scores=tuple(scores[k] for k in score_keys if k in scores) if scores else (),
+        key=key,
+        created_at=created_at,
     )

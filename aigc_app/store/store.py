@@ -14,7 +14,6 @@ failing, and a process killed mid-run loses at most the case it had not committe
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import random
 import secrets
@@ -40,11 +39,6 @@ T = TypeVar("T")
 _RUN_FIELDS = {f.name for f in fields(RunInfo)} - {"run_id"}
 _JSON_FIELDS = {"prompts", "models", "evaluators", "options", "notes"}
 _UNWRITABLE = ("readonly", "unable to open", "disk i/o", "disk is full", "permission", "read-only")
-_CASE_SELECT = (
-    "SELECT rc.*, "
-    + ", ".join(f"g.{name} AS g_{name}" for name in codec.GENERATION_COLUMNS)
-    + " FROM run_cases rc JOIN generations g ON g.key = rc.generation"
-)
 _COUNTS = (
     "(SELECT count(*) FROM run_cases c WHERE c.run_id = r.run_id) AS n_cases, "
     "(SELECT count(*) FROM run_cases c WHERE c.run_id = r.run_id AND c.error IS NOT NULL) AS n_failed, "
@@ -353,10 +347,11 @@ class ResultsStore:
     def find_generation(self, key: str) -> CaseResult | None:
         """A successful generation with this key, from whichever run made it (scores not attached), or None."""
         sql = (
-            f"{_CASE_SELECT} WHERE rc.generation = ? AND g.ok = 1 AND rc.error IS NULL ORDER BY rc.recorded_at LIMIT 1"
+            f"{codec.CASE_SELECT} WHERE rc.generation = ? AND g.ok = 1 AND rc.error IS NULL "
+            "ORDER BY rc.recorded_at LIMIT 1"
         )
         with self._read() as db:
-            row = db.execute(sql, (key,)).fetchone()
+            row = _tuples(db).execute(sql, (key,)).fetchone()
         return None if row is None else codec.case_from_row(row)
 
     def find_scores(self, keys: Iterable[str]) -> dict[str, ScoreRow]:
@@ -366,22 +361,26 @@ class ResultsStore:
         with self._read() as db:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
-                sql = f"SELECT * FROM scores WHERE error IS NULL AND key IN ({_marks(chunk)})"
-                found.update((row["key"], codec.score_from_row(row)) for row in db.execute(sql, chunk))
+                sql = f"{codec.SCORE_SELECT} WHERE s.error IS NULL AND s.key IN ({_marks(chunk)})"
+                found.update((row[0], codec.score_from_row(row)) for row in _tuples(db).execute(sql, chunk))
         return found
 
     def load_run(self, ref: str) -> RunResults:
         """A run and all its cases with their scores, ordered by case id, prompt ref, model and sample index."""
         info = self.get_run(ref)
         score_sql = (
-            "SELECT * FROM scores WHERE key IN "
-            "(SELECT j.value FROM run_cases rc, json_each(rc.score_keys) j WHERE rc.run_id = ?)"
+            codec.SCORE_SELECT.replace(
+                "FROM scores s", "FROM run_cases rc, json_each(rc.score_keys) j JOIN scores s ON s.key = j.value"
+            )
+            + " WHERE rc.run_id = ?"
         )
-        case_sql = f"{_CASE_SELECT} WHERE rc.run_id = ? ORDER BY rc.case_id, rc.prompt_ref, rc.model, rc.sample_index"
+        case_sql = (
+            f"{codec.CASE_SELECT} WHERE rc.run_id = ? ORDER BY rc.case_id, rc.prompt_ref, rc.model, rc.sample_index"
+        )
         with self._read() as db:
-            scores = {row["key"]: codec.score_from_row(row) for row in db.execute(score_sql, (info.run_id,))}
-            rows = db.execute(case_sql, (info.run_id,)).fetchall()
-        cases = [codec.case_from_row(row, _pick(scores, row["score_keys"])) for row in rows]
+            scores = {row[0]: codec.score_from_row(row) for row in _tuples(db).execute(score_sql, (info.run_id,))}
+            rows = _tuples(db).execute(case_sql, (info.run_id,)).fetchall()
+        cases = [codec.case_from_row(row, scores) for row in rows]
         return RunResults(info=info, cases=cases)
 
     # -- merging --------------------------------------------------------------------------------------------------
@@ -427,8 +426,11 @@ _UPSERT_SLOT = _upsert(
 )
 
 
-def _pick(scores: dict[str, ScoreRow], keys_json: str) -> list[ScoreRow]:
-    return [scores[k] for k in json.loads(keys_json) if k in scores]
+def _tuples(db: sqlite3.Connection) -> sqlite3.Cursor:
+    """A cursor giving plain tuples (faster than sqlite3.Row where thousands of rows are read)."""
+    cursor = db.cursor()
+    cursor.row_factory = None
+    return cursor
 
 
 def _as_dict(info: RunInfo) -> dict[str, Any]:
