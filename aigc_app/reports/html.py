@@ -208,7 +208,7 @@ def _table(header: list[str], rows: list[list[Any]], numeric_from: int) -> str:
                          for i, v in enumerate(row)) + "</tr>"
         for row in rows
     )  # fmt: skip
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _pct(rate: float | None) -> str:

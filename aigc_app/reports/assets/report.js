@@ -135,7 +135,7 @@
       tr.appendChild(el("td", EV[e])); tr.appendChild(el("td", S[version]));
       tr.appendChild(el("td", v === null ? "" : v.toFixed(3), "num"));
       tr.appendChild(el("td", verdict, err !== null ? "error" : verdict === "pass" ? "pass" : verdict === "fail" ? "fail" : "skip"));
-      tr.appendChild(el("td", threshold === null ? "" : threshold, "num")); tr.appendChild(el("td", rescore, "num"));
+      tr.appendChild(el("td", threshold === null ? "" : Number(threshold.toPrecision(3)), "num")); tr.appendChild(el("td", rescore, "num"));
       const why = el("td", S[reason]); if (details !== null) why.appendChild(el("pre", S[details]));
       tr.appendChild(why); tr.appendChild(el("td", err, "error"));
       t.appendChild(tr);
