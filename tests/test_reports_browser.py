@@ -142,3 +142,12 @@ def test_filtering_20000_rows_takes_under_a_second(browser: Any, tmp_path: Path)
         assert timings[name] < 1000, timings
     page.close()
     assert problems == []
+
+
+def test_the_page_does_not_scroll_sideways_on_a_narrow_window(browser: Any, small_report: Path) -> None:
+    page, problems = _open(browser, small_report)
+    page.set_viewport_size({"width": 760, "height": 900})
+    page.click("#cases-body tr")
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.close()
+    assert problems == []
