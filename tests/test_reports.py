@@ -359,3 +359,10 @@ def test_a_failed_write_keeps_the_previous_report(results: RunResults, tmp_path:
     with pytest.raises(ReportError):
         write_report(results, "nope", target)  # type: ignore[arg-type]
     assert target.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["run.md"]
+
+
+def test_junit_quotes_at_most_4000_characters_of_output() -> None:
+    case = _case("long", "1", "m", output="x" * 50_000, scores=(ScoreRow("f", "1", 0.1, False, 0.5, "too long"),))
+    root = ET.fromstring(render(RunResults(RunInfo("r-1", "s", "finished", 0.0), [case]), "junit").encode())
+    text = root.find(".//failure").text or ""
+    assert "x" * 4000 in text and "x" * 4001 not in text and "46000 more characters" in text

@@ -16,10 +16,15 @@ __all__ = ["render_junit"]
 
 # Characters XML 1.0 cannot carry at all (model output sometimes holds them).
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+MAX_OUTPUT = 4000  # characters of the output quoted in a failure (CI pages choke on megabytes)
 
 
 def _text(value: object) -> str:
     return _ILLEGAL.sub("\ufffd", str(value))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_OUTPUT else f"{text[:MAX_OUTPUT]}... ({len(text) - MAX_OUTPUT} more characters)"
 
 
 def _name(case: CaseResult, repeats: bool, evaluator: str) -> str:
@@ -43,7 +48,7 @@ def _verdict(testcase: ET.Element, case: CaseResult, score: ScoreRow) -> str:
         threshold = "" if score.threshold is None else f" (threshold {score.threshold:g})"
         message = f"score {score.value:.3f}{threshold}: {score.reason}"
         ET.SubElement(testcase, "failure", message=_text(message), type=_text(score.evaluator)).text = _text(
-            f"{message}\n\noutput:\n{case.output}"
+            f"{message}\n\noutput:\n{_clip(case.output)}"
         )
         return "failures"
     return "passed"
