@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aigc_app.cli import run
-from aigc_app.store import ResultsStore
+from aigc_app.store import SCHEMA_VERSION, ResultsStore
 from tests.test_store import make_case, make_run
 
 DONE = "r20261201-110000-bbbb"
@@ -117,10 +117,21 @@ def test_store_errors_are_one_line(tmp_path: Path, store_path: Path, capsys) -> 
         db.execute("PRAGMA user_version = 42")
     assert run(["runs", "list", "--store", str(store_path)]) == 1
     err = capsys.readouterr().err
-    assert "created by a newer aigc (schema 42, this one knows 1): upgrade aigc" in err and err.count("\n") == 1
+    assert f"created by a newer aigc (schema 42, this one knows {SCHEMA_VERSION}): upgrade aigc" in err
+    assert err.count("\n") == 1
 
 
 def test_runs_help_does_not_import_sqlite() -> None:
     code = "import sys; from aigc_app.cli import run; run(['runs', '--help']); print('sqlite3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
+
+
+def test_reading_commands_do_not_create_a_missing_store(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nowhere" / "results.db"
+    assert run(["runs", "list", "--store", str(missing)]) == 0
+    assert f"no runs in {missing} yet" in capsys.readouterr().out
+    assert run(["runs", "show", "--store", str(missing)]) == 1
+    assert f"no results store at {missing}" in capsys.readouterr().err
+    assert run(["runs", "delete", "r1", "--yes", "--store", str(missing)]) == 1
+    assert not missing.parent.exists()

@@ -362,3 +362,32 @@ def test_a_live_run_is_not_deleted_without_force(store: ResultsStore) -> None:
         store.delete_run(run)
     store.delete_run(run, force=True)
     assert store.list_runs() == []
+
+
+def test_an_older_store_is_migrated_forward_keeping_its_runs(tmp_path: Path) -> None:
+    from aigc_app.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # a store as the first release of the schema wrote it
+        MIGRATIONS[0](db)
+        db.execute("PRAGMA user_version = 1")
+    with ResultsStore(path) as store:
+        run = store.create_run(make_run()).run_id
+        store.record_case(make_case(run))
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+        indexes = {row[1] for row in db.execute("PRAGMA index_list(run_cases)")}
+        assert "run_cases_tally" in indexes
+    with ResultsStore(path) as store:
+        assert store.summary(run).passed == 1
+
+
+def test_variant_figures_are_counted_without_loading_cases(store: ResultsStore) -> None:
+    run = store.create_run(make_run()).run_id
+    store.record_case(make_case(run, "c1"))
+    store.record_case(make_case(run, "c2", cached=True, latency_s=9.0))
+    store.record_case(make_case(run, "c1", version="1.1.0", error="boom", scores=()))
+    figures = {v.variant: v for v in store.variant_figures(run)}
+    old, new = figures["writing/blog@1.0.0 | openai:gpt-4o-mini"], figures["writing/blog@1.1.0 | openai:gpt-4o-mini"]
+    assert (old.cases, old.passed, old.errors, old.mean_latency_s, old.pass_rate) == (2, 2, 0, 1.25, 1.0)
+    assert (new.cases, new.passed, new.errors, new.mean_latency_s, new.pass_rate) == (1, 0, 1, None, 0.0)

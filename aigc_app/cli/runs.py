@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,7 @@ from aigc_app.cli.output import console
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from aigc_app.results import RunResults
-    from aigc_app.store import ResultsStore, RunSummary
+    from aigc_app.store import ResultsStore, RunSummary, VariantFigures
 
 __all__ = ["runs_group"]
 
@@ -34,10 +34,14 @@ def store_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def _open(store_path: Path | None) -> ResultsStore:
-    from aigc_app.store import ResultsStore  # imported late: `aigc --help` must not open SQLite
+def _open(store_path: Path | None, *, must_exist: bool = False) -> ResultsStore:
+    """The store; reading commands do not create a missing one (``list`` says it is empty, others fail)."""
+    from aigc_app.store import ResultsStore, StoreError, default_store_path  # late: `aigc --help` stays fast
 
-    return ResultsStore(store_path)
+    path = store_path or default_store_path()
+    if must_exist and not path.exists():
+        raise StoreError(f"no results store at {path}: run `aigc eval SUITE` first, or pass --store PATH")
+    return ResultsStore(path)
 
 
 @click.group("runs")
@@ -51,9 +55,13 @@ def runs_group() -> None:
 @store_option
 def list_cmd(limit: int, as_json: bool, store_path: Path | None) -> None:
     """Runs in the store, newest first; a stopped run shows the command that completes it."""
-    with _open(store_path) as store:
-        summaries = store.summaries(limit)
-        where = store.path
+    from aigc_app.store import default_store_path
+
+    where = store_path or default_store_path()
+    summaries = []
+    if where.exists() or where.is_symlink():
+        with _open(where) as store:
+            summaries = store.summaries(limit)
     if as_json:
         click.echo(json.dumps([_summary_dict(s) for s in summaries], indent=2))
         return
@@ -112,8 +120,6 @@ def _percent(rate: float | None) -> str:
 
 
 def _summary_dict(s: RunSummary) -> dict[str, Any]:
-    from dataclasses import asdict
-
     return {
         **asdict(s.info),
         "passed": s.passed,
@@ -132,12 +138,12 @@ def show_cmd(run: str, as_json: bool, store_path: Path | None) -> None:
 
     RUN is a run id, a unique prefix of one, or `latest` (the default). `aigc report RUN` gives the full report.
     """
-    with _open(store_path) as store:
+    with _open(store_path, must_exist=True) as store:
         summary = store.summary(run)
-        results = store.load_run(summary.info.run_id)
-    variants = _variants(results)
+        variants = store.variant_figures(summary.info.run_id)
     if as_json:
-        click.echo(json.dumps({"run": _summary_dict(summary), "variants": variants}, indent=2))
+        figures = [{**asdict(v), "pass_rate": v.pass_rate} for v in variants]
+        click.echo(json.dumps({"run": _summary_dict(summary), "variants": figures}, indent=2))
         return
     console().print(_info_table(summary))
     if variants:
@@ -172,26 +178,7 @@ def _info_table(summary: RunSummary) -> Table:
     return table
 
 
-def _variants(results: RunResults) -> list[dict[str, Any]]:
-    out = []
-    for variant in results.variants:
-        cases = results.of_variant(variant)
-        passed = sum(c.passed for c in cases)
-        latencies = [c.latency_s for c in cases if c.error is None and not c.cached]
-        out.append(
-            {
-                "variant": variant,
-                "cases": len(cases),
-                "passed": passed,
-                "pass_rate": passed / len(cases),
-                "errors": sum(c.error is not None for c in cases),
-                "mean_latency_s": sum(latencies) / len(latencies) if latencies else None,
-            }
-        )
-    return out
-
-
-def _variants_table(variants: list[dict[str, Any]]) -> Table:
+def _variants_table(variants: list[VariantFigures]) -> Table:
     from rich import box
     from rich.table import Table
 
@@ -200,10 +187,8 @@ def _variants_table(variants: list[dict[str, Any]]) -> Table:
     for name in ("cases", "passed", "pass", "errors", "latency"):
         table.add_column(name, justify="right", no_wrap=True)
     for v in variants:
-        latency = "-" if v["mean_latency_s"] is None else f"{v['mean_latency_s']:.2f}s"
-        table.add_row(
-            v["variant"], str(v["cases"]), str(v["passed"]), _percent(v["pass_rate"]), str(v["errors"]), latency
-        )
+        latency = "-" if v.mean_latency_s is None else f"{v.mean_latency_s:.2f}s"
+        table.add_row(v.variant, str(v.cases), str(v.passed), _percent(v.pass_rate), str(v.errors), latency)
     return table
 
 
@@ -213,7 +198,7 @@ def _variants_table(variants: list[dict[str, Any]]) -> Table:
 @store_option
 def delete_cmd(run: str, yes: bool, store_path: Path | None) -> None:
     """Delete RUN (an id or a unique prefix), and the generations and scores no other run uses."""
-    with _open(store_path) as store:
+    with _open(store_path, must_exist=True) as store:
         summary = store.summary(run)
         info = summary.info
         if not yes:

@@ -7,6 +7,7 @@ from aigc_app.store.store import (
     MergeSummary,
     ResultsStore,
     RunSummary,
+    VariantFigures,
     default_store_path,
     new_run_id,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "StoreError",
     "StoreSchemaTooNew",
     "StoreUnwritable",
+    "VariantFigures",
     "default_store_path",
     "new_run_id",
 ]

@@ -112,7 +112,12 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX run_cases_by_generation ON run_cases (generation)")
 
 
-MIGRATIONS: list[Migration] = [_m001_initial]
+def _m002_tally_index(db: sqlite3.Connection) -> None:
+    """A covering index for the per-run counts that `aigc runs list` shows (done, failed, passed)."""
+    db.execute("CREATE INDEX run_cases_tally ON run_cases (run_id, passed, error)")
+
+
+MIGRATIONS: list[Migration] = [_m001_initial, _m002_tally_index]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

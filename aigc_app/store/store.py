@@ -32,7 +32,15 @@ from aigc_app.store import codec
 from aigc_app.store.errors import RunNotFound, StoreError, StoreSchemaTooNew, StoreUnwritable
 from aigc_app.store.schema import SCHEMA_VERSION, migrate
 
-__all__ = ["DEFAULT_STORE", "ResultsStore", "RunSummary", "default_store_path", "new_run_id"]
+__all__ = [
+    "DEFAULT_STORE",
+    "MergeSummary",
+    "ResultsStore",
+    "RunSummary",
+    "VariantFigures",
+    "default_store_path",
+    "new_run_id",
+]
 
 DEFAULT_STORE = Path(".aigc") / "results.db"
 T = TypeVar("T")
@@ -75,6 +83,22 @@ class RunSummary:
     def resumable(self) -> bool:
         """Stopped before the end (interrupted, or marked running by a process that is gone)."""
         return self.info.status == "interrupted" or (self.info.status == "running" and not self.live)
+
+
+@dataclass(frozen=True)
+class VariantFigures:
+    """One ``prompt@version | model`` group of a run, counted in SQL (no cases loaded)."""
+
+    variant: str
+    cases: int
+    passed: int
+    errors: int
+    mean_latency_s: float | None  # over generations made by this run (not failed, not reused)
+
+    @property
+    def pass_rate(self) -> float:
+        """Passed over recorded cases."""
+        return self.passed / self.cases if self.cases else 0.0
 
 
 @dataclass(frozen=True)
@@ -266,6 +290,18 @@ class ResultsStore:
     def summary(self, ref: str) -> RunSummary:
         """One run (by id, prefix or ``latest``) with its pass count and liveness."""
         return self._summary(ref)
+
+    def variant_figures(self, ref: str) -> list[VariantFigures]:
+        """Cases, passes, errors and mean latency of each ``prompt@version | model`` of a run."""
+        run_id = self.get_run(ref).run_id
+        sql = (
+            "SELECT rc.prompt_ref || ' | ' || rc.model, count(*), sum(rc.passed), sum(rc.error IS NOT NULL), "
+            "avg(CASE WHEN rc.error IS NULL AND NOT rc.cached THEN g.latency_s END) "
+            "FROM run_cases rc JOIN generations g ON g.key = rc.generation WHERE rc.run_id = ? "
+            "GROUP BY rc.prompt_ref, rc.model ORDER BY rc.prompt_ref, rc.model"
+        )
+        with self._read() as db:
+            return [VariantFigures(*row) for row in _tuples(db).execute(sql, (run_id,))]
 
     def _summaries(self, tail: str, args: tuple = ()) -> list[RunSummary]:
         with self._read() as db:
