@@ -366,3 +366,13 @@ def test_junit_quotes_at_most_4000_characters_of_output() -> None:
     root = ET.fromstring(render(RunResults(RunInfo("r-1", "s", "finished", 0.0), [case]), "junit").encode())
     text = root.find(".//failure").text or ""
     assert "x" * 4000 in text and "x" * 4001 not in text and "46000 more characters" in text
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "json", "junit", "terminal"])
+def test_a_lone_surrogate_in_an_output_still_writes(fmt: str, tmp_path: Path) -> None:
+    case = _case("s", "1", "m", output="broken \ud800 pair", scores=(ScoreRow("f", "1", 0.1, False, 0.5, "\udcff"),))
+    path = write_report(RunResults(RunInfo("r-1", "s", "finished", 0.0), [case]), fmt, tmp_path / f"r.{fmt}")
+    text = path.read_text(encoding="utf-8")
+    assert "r-1" in text or "s" in text
+    if fmt == "junit":
+        ET.fromstring(text.encode())

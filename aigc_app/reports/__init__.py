@@ -69,7 +69,8 @@ def write_report(results: RunResults, fmt: Format, path: str | Path) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        # errors="replace": a lone surrogate in a model's output must not cost the whole report
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

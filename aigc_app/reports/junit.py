@@ -15,7 +15,7 @@ from aigc_app.results import CaseResult, RunResults, ScoreRow
 __all__ = ["render_junit"]
 
 # Characters XML 1.0 cannot carry at all (model output sometimes holds them).
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 MAX_OUTPUT = 4000  # characters of the output quoted in a failure (CI pages choke on megabytes)
 
 
