@@ -139,3 +139,16 @@ def test_variance_decomposition_recovers_simulated_components() -> None:
 
 def test_variance_decomposition_needs_rescores() -> None:
     assert stats.variance_decomposition([[[0.5], [0.7]], [[0.1], [0.2]]]) is None
+
+
+def test_discrete_differences_resampled_as_counts_match_scipy() -> None:
+    """Pass/fail differences (-1, 0, 1) take the multinomial path: same interval as scipy's index resampling."""
+    rng = np.random.default_rng(9)
+    pa, pb = (rng.random(60) < 0.8).astype(float), (rng.random(60) < 0.55).astype(float)
+    ours = stats.bootstrap_ci(pb - pa, n_boot=20_000, seed=1)
+    ref = st.bootstrap((pa, pb), _stat, paired=True, method="percentile", n_resamples=20_000, rng=2)
+    step = 1 / 60  # resampled means of 60 values in {-1, 0, 1} move in steps of 1/60
+    assert ours[0] == pytest.approx(ref.confidence_interval.low, abs=step + 1e-9)
+    assert ours[1] == pytest.approx(ref.confidence_interval.high, abs=step + 1e-9)
+    boots = stats.bootstrap_means(pb - pa, n_boot=20_000, seed=1)
+    assert np.std(boots) == pytest.approx(np.std(pb - pa) / math.sqrt(60), rel=0.05)

@@ -206,8 +206,8 @@ def _row(
     kind: Literal["pass/fail", "value"] = "pass/fail" if binary else "value"
     rng_seed = [seed, zlib.crc32(f"{va}\0{vb}\0{evaluator}".encode())]
 
-    mean_a = np.array([np.mean(oa.values) for oa, _ in used])
-    mean_b = np.array([np.mean(ob.values) for _, ob in used])
+    mean_a = np.array([sum(oa.values) / len(oa.values) for oa, _ in used])
+    mean_b = np.array([sum(ob.values) / len(ob.values) for _, ob in used])
     d = mean_b - mean_a
     fields: dict = {}
     if kind == "pass/fail":
@@ -227,10 +227,9 @@ def _row(
         )
         p = stats.mcnemar_exact(a_only, b_only)
         n = len(binary)
-    else:
-        effect_d = d
-        p = stats.bootstrap_p(d, n_boot=n_boot, seed=rng_seed)
-        n = len(used)
+    low, high, boot_p = stats.bootstrap_summary(d, confidence=1 - alpha, n_boot=n_boot, seed=rng_seed)
+    if kind == "value":
+        effect_d, p, n = d, boot_p, len(used)
     sd = float(np.std(effect_d, ddof=1)) if effect_d.size >= 2 else math.nan
     all_a, all_b = [oa for _, oa, _ in sides], [ob for _, _, ob in sides]
     k, hat_a, at_a = _pass_figures(all_a)
@@ -245,7 +244,7 @@ def _row(
         mean_a=float(mean_a.mean()) if used else math.nan,
         mean_b=float(mean_b.mean()) if used else math.nan,
         diff=float(d.mean()) if used else math.nan,
-        ci=stats.bootstrap_ci(d, confidence=1 - alpha, n_boot=n_boot, seed=rng_seed),
+        ci=(low, high),
         test="mcnemar" if kind == "pass/fail" else "bootstrap",
         p=p if n >= MIN_PAIRS else math.nan,
         sd_diff=sd,

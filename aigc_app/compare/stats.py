@@ -20,6 +20,7 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_means",
     "bootstrap_p",
+    "bootstrap_summary",
     "holm",
     "mcnemar_exact",
     "mde",
@@ -31,18 +32,25 @@ __all__ = [
 
 # Rows of bootstrap resamples drawn at once: bounds memory at about 16 MB for any suite size.
 _CELLS_PER_CHUNK = 2_000_000
+# Up to this many distinct values, resampling draws multinomial counts of the values instead of indices.
+_MAX_LEVELS = 64
 
 
 def bootstrap_means(values: np.ndarray, *, n_boot: int = 10_000, seed: int | Sequence[int] = 0) -> np.ndarray:
     """Means of ``n_boot`` resamples (with replacement) of ``values``.
 
     Given one paired difference per case (repeats averaged within the case first) this is the paired bootstrap,
-    and with repeats the cluster bootstrap: whole cases are resampled, never single repeats."""
+    and with repeats the cluster bootstrap: whole cases are resampled, never single repeats. Values with few
+    distinct levels (pass/fail differences, graded judges) are resampled as multinomial counts of the levels:
+    the same distribution, without drawing every index."""
     values = np.asarray(values, dtype=float)
     n = values.size
     if n == 0:
         return np.empty(0)
     rng = np.random.default_rng(seed)
+    levels, counts = np.unique(values, return_counts=True)
+    if levels.size <= _MAX_LEVELS:
+        return rng.multinomial(n, counts / n, size=n_boot) @ levels / n
     rows = max(1, _CELLS_PER_CHUNK // n)
     out = np.empty(n_boot)
     for start in range(0, n_boot, rows):
@@ -51,31 +59,37 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 10_000, seed: int | Seq
     return out
 
 
+def bootstrap_summary(
+    values: np.ndarray, *, confidence: float = 0.95, n_boot: int = 10_000, seed: int | Sequence[int] = 0
+) -> tuple[float, float, float]:
+    """Percentile interval of the mean of ``values`` and the two-sided p-value for "the mean is 0", from one
+    set of resamples: (low, high, p). The p-value shifts the resampled means to the null (centred on 0) and
+    counts the share at least as far from 0 as the observed mean ((1 + hits) / (1 + B))."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return math.nan, math.nan, math.nan
+    boots = bootstrap_means(values, n_boot=n_boot, seed=seed)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(boots, [tail, 1 - tail])
+    observed = float(values.mean())
+    spread = np.abs(boots - observed)
+    if not np.any(spread > 1e-12) and abs(observed) <= 1e-12:
+        return float(low), float(high), 1.0  # every resample is an observed mean of 0: no evidence of a change
+    hits = int(np.count_nonzero(spread >= abs(observed) - 1e-12))
+    return float(low), float(high), (1 + hits) / (1 + boots.size)
+
+
 def bootstrap_ci(
     values: np.ndarray, *, confidence: float = 0.95, n_boot: int = 10_000, seed: int | Sequence[int] = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` (paired differences, one per case)."""
-    boots = bootstrap_means(values, n_boot=n_boot, seed=seed)
-    if boots.size == 0:
-        return math.nan, math.nan
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(boots, [tail, 1 - tail])
-    return float(low), float(high)
+    low, high, _ = bootstrap_summary(values, confidence=confidence, n_boot=n_boot, seed=seed)
+    return low, high
 
 
 def bootstrap_p(values: np.ndarray, *, n_boot: int = 10_000, seed: int | Sequence[int] = 0) -> float:
-    """Two-sided bootstrap p-value for "the mean of ``values`` is 0": the resampled means are shifted to the null
-    (centred on 0) and the share at least as far from 0 as the observed mean is counted ((1 + hits) / (1 + B))."""
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return math.nan
-    observed = float(values.mean())
-    boots = bootstrap_means(values, n_boot=n_boot, seed=seed)
-    spread = np.abs(boots - observed)
-    if not np.any(spread > 1e-12) and abs(observed) <= 1e-12:
-        return 1.0  # every resample equals an observed mean of 0: no evidence of any difference
-    hits = int(np.count_nonzero(spread >= abs(observed) - 1e-12))
-    return (1 + hits) / (1 + boots.size)
+    """Two-sided bootstrap p-value for "the mean of ``values`` is 0" (see :func:`bootstrap_summary`)."""
+    return bootstrap_summary(values, n_boot=n_boot, seed=seed)[2]
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
