@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -166,7 +166,8 @@ class ResultsStore:
                 migrate(db, current)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
 
     def close(self) -> None:
@@ -245,13 +246,15 @@ class ResultsStore:
 
     def create_run(self, info: RunInfo) -> RunInfo:
         """Store a new run (an empty ``run_id`` gets one from :func:`new_run_id`) and return it."""
-        if not info.run_id:
-            info = RunInfo(**{**_as_dict(info), "run_id": new_run_id(info.started_at or None)})
-        row = codec.run_values(info, host=socket.gethostname(), pid=os.getpid(), updated_at=time.time())
         sql = f"INSERT OR IGNORE INTO runs ({', '.join(codec.RUN_COLUMNS)}) VALUES ({_marks(codec.RUN_COLUMNS)})"
-        if not self._write(lambda db: db.execute(sql, row).rowcount):
-            raise StoreError(f"a run {info.run_id} is already in {self.path}: resume it or choose another id")
-        return info
+        for _ in range(8):  # a generated id that is taken (same second, same 4 hex digits) is drawn again
+            chosen = info if info.run_id else replace(info, run_id=new_run_id(info.started_at or None))
+            row = codec.run_values(chosen, host=socket.gethostname(), pid=os.getpid(), updated_at=time.time())
+            if self._write(lambda db, row=row: db.execute(sql, row).rowcount):
+                return chosen
+            if info.run_id:
+                break
+        raise StoreError(f"a run {chosen.run_id} is already in {self.path}: resume it or choose another id")
 
     def update_run(self, run_id: str, **changes: Any) -> RunInfo:
         """Change a run's fields (status, done, failed, cost_usd, finished_at, notes, ...); setting the status to
@@ -467,10 +470,6 @@ def _tuples(db: sqlite3.Connection) -> sqlite3.Cursor:
     cursor = db.cursor()
     cursor.row_factory = None
     return cursor
-
-
-def _as_dict(info: RunInfo) -> dict[str, Any]:
-    return {f.name: getattr(info, f.name) for f in fields(info)}
 
 
 def _to_summary(row: sqlite3.Row) -> RunSummary:
