@@ -150,4 +150,4 @@ def render_terminal(results: RunResults, *, width: int = WIDTH, color: bool = Fa
     )
     for part in renderables(results):
         console.print(part)
-    return buffer.getvalue()
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
