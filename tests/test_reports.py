@@ -376,3 +376,14 @@ def test_a_lone_surrogate_in_an_output_still_writes(fmt: str, tmp_path: Path) ->
     assert "r-1" in text or "s" in text
     if fmt == "junit":
         ET.fromstring(text.encode())
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "json", "junit", "terminal"])
+def test_an_empty_interrupted_run_renders(fmt: str) -> None:
+    info = RunInfo("r-empty", "writing", "interrupted", 1_796_130_000.0, suite_path="suites/writing.yaml", planned=12)
+    text = render(RunResults(info, []), fmt)
+    assert "r-empty" in text or fmt == "junit"
+    if fmt in ("md", "html", "terminal"):
+        assert "aigc eval suites/writing.yaml --resume r-empty" in " ".join(text.split())
+    if fmt == "junit":
+        assert ET.fromstring(text.encode()).tag == "testsuites"
