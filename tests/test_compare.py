@@ -284,3 +284,21 @@ def test_json_is_strict_and_carries_the_verdict() -> None:
     row = data["variants"][0]["rows"][0]
     assert data["regressed"] is False and row["verdict"] == "too few pairs" and row["p"] is None
     assert row["effect"] == -1.0 and "too few paired cases" in row["mde_sentence"]
+
+
+def test_changed_evaluator_version_or_threshold_is_noted() -> None:
+    ids = _ids(6)
+    a = run("ra", [case("ra", cid, [score("q", 0.5), score("len", 1.0, True)]) for cid in ids])
+    b_scores = [score("q", 0.5, evaluator_version="2"), score("len", 1.0, True, threshold=0.9)]
+    b = run("rb", [case("rb", cid, b_scores) for cid in ids])
+    notes = compare_runs(a, b, n_boot=200).notes
+    assert any(n.startswith("q: version 1 in the baseline but 2 in the candidate") for n in notes)
+    assert any(n.startswith("len: threshold 0.5 in the baseline but 0.9") for n in notes)
+
+
+def test_colour_only_when_asked() -> None:
+    a, b, _ = _regressed_pair()
+    c = compare_runs(a, b, n_boot=500)
+    assert "\x1b[" not in render_comparison(c)
+    coloured = render_comparison(c, color=True)
+    assert "\x1b[" in coloured and "regressed" in coloured

@@ -11,8 +11,9 @@ MODEL = "hf:tiny"
 
 
 def score(name: str, value: float, passed: bool | None = None, *, rescore: int = 0, **kw: object) -> ScoreRow:
-    """One score row (threshold 0.5 when it passes or fails)."""
-    return ScoreRow(name, "1", value, passed, threshold=None if passed is None else 0.5, rescore=rescore, **kw)
+    """One score row (version "1", threshold 0.5 when it passes or fails, unless ``kw`` says otherwise)."""
+    fields: dict = {"evaluator_version": "1", "threshold": None if passed is None else 0.5, **kw}
+    return ScoreRow(name, value=value, passed=passed, rescore=rescore, **fields)
 
 
 def case(

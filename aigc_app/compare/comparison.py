@@ -304,6 +304,34 @@ def _evaluators(cases: Sequence[CaseResult]) -> list[str]:
     return list(dict.fromkeys(s.evaluator for c in cases for s in c.scores))
 
 
+def _settings(cases: Sequence[CaseResult]) -> dict[str, set[tuple[str, float | None]]]:
+    """Each evaluator's (version, threshold) pairs as scored on one side."""
+    seen: dict[str, set[tuple[str, float | None]]] = {}
+    for c in cases:
+        for s in c.scores:
+            seen.setdefault(s.evaluator, set()).add((s.evaluator_version, s.threshold))
+    return seen
+
+
+def _setting_notes(cases_a: Sequence[CaseResult], cases_b: Sequence[CaseResult]) -> list[str]:
+    """Evaluators whose version or threshold differs between the sides: their scores may not be comparable."""
+    a, b = _settings(cases_a), _settings(cases_b)
+    notes = []
+    for name in (n for n in a if n in b and a[n] != b[n]):
+        versions = sorted({v for v, _ in a[name]}), sorted({v for v, _ in b[name]})
+        what = "version" if versions[0] != versions[1] else "threshold"
+        show = (
+            versions
+            if what == "version"
+            else (sorted({str(t) for _, t in a[name]}), sorted({str(t) for _, t in b[name]}))
+        )
+        notes.append(
+            f"{name}: {what} {', '.join(show[0])} in the baseline but {', '.join(show[1])} in the candidate, "
+            f"so its scores may not be comparable"
+        )
+    return notes
+
+
 def _compare_pair(
     a: RunResults, b: RunResults, va: str, vb: str, *, alpha: float, n_boot: int, seed: int
 ) -> tuple[VariantComparison, list[str]]:
@@ -312,6 +340,7 @@ def _compare_pair(
     names_a, names_b = _evaluators(cases_a), _evaluators(cases_b)
     notes = [f"{name} scored only the baseline ({va})" for name in names_a if name not in names_b]
     notes += [f"{name} scored only the candidate ({vb})" for name in names_b if name not in names_a]
+    notes += _setting_notes(cases_a, cases_b)
     rows, flaky = [], []
     for name in dict.fromkeys(names_a + names_b):  # a generation error fails evaluators its side never ran
         row, row_flaky = _row(name, va, vb, pairing.pairs, alpha=alpha, n_boot=n_boot, seed=seed)

@@ -21,6 +21,8 @@ __all__ = ["comparison_dict", "comparison_json", "comparison_markdown", "render_
 _SHORT = {"no significant change": "no sig. change", "within tolerance": "within tol."}
 _TERMINAL_OUTPUT_CHARS = 160
 _TERMINAL_CASES = 10
+_TERMINAL_FLAKY = 12
+_VERDICT_STYLE = {"regressed": "bold red", "improved": "green", "within tolerance": "yellow", "too few pairs": "dim"}
 
 
 def _num(x: float | None, spec: str = ".2f") -> str:
@@ -121,14 +123,16 @@ def _terminal_variant(v: VariantComparison) -> list[Any]:
         change = f"{_pts(row.effect)} {_ci(row.effect_ci)}".strip()
         table.add_row(
             name, str(row.n_pairs), _side(row, "a"), _side(row, "b"), change, _p(row.p), _p(row.p_holm),
-            _SHORT.get(row.verdict, row.verdict),
+            Text(_SHORT.get(row.verdict, row.verdict), style=_VERDICT_STYLE.get(row.verdict, "")),
         )  # fmt: skip
     parts.append(table)
     lines = [row.mde_sentence for row in v.rows] + [x for row in v.rows for x in _extras(row)]
     if any(r.advisory for r in v.rows):
         lines.append("* advisory: reported, never a regression")
     if v.flaky:
-        lines.append("flaky (repeats disagree): " + "; ".join(_flaky_lines(v)))
+        flaky = _flaky_lines(v)
+        more = f"; and {len(flaky) - _TERMINAL_FLAKY} more" if len(flaky) > _TERMINAL_FLAKY else ""
+        lines.append("flaky (repeats disagree): " + "; ".join(flaky[:_TERMINAL_FLAKY]) + more)
         lines += _excluded(v)
     parts += [Text(line) for line in lines]
     if v.regressed_cases:
@@ -153,7 +157,9 @@ def render_comparison(c: Comparison, *, width: int = 80, color: bool = False) ->
     from rich.text import Text
 
     buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system="standard" if color else None, highlight=False)
+    console = Console(
+        file=buf, width=width, color_system="standard" if color else None, force_terminal=color, highlight=False
+    )
     style = "bold red" if c.regressed else "bold green"
     console.print(Text(_headline(c), style=style))
     for v in c.variants:
