@@ -246,9 +246,11 @@ CASE_SELECT = (
 )
 
 
-def score_from_row(row: tuple) -> ScoreRow:
-    """A ScoreRow from a SCORE_SELECT row."""
+def score_from_row(row: tuple, shared: dict[str, str] | None = None) -> ScoreRow:
+    """A ScoreRow from a SCORE_SELECT row; ``shared`` keeps one copy of repeated strings across rows."""
     key, evaluator, version, value, passed, threshold, reason, error, applicable, advisory, rescore, details = row
+    if shared is not None:
+        evaluator, version, reason = (shared.setdefault(v, v) for v in (evaluator, version, reason))
     return ScoreRow(
         evaluator,
         version,
@@ -265,11 +267,20 @@ def score_from_row(row: tuple) -> ScoreRow:
     )
 
 
-def case_from_row(row: tuple, scores: Mapping[str, ScoreRow] | None = None) -> CaseResult:
-    """A CaseResult from a CASE_SELECT row, with those of its scores found in ``scores`` (by key)."""
+def case_from_row(
+    row: tuple, scores: Mapping[str, ScoreRow] | None = None, shared: dict[str, str] | None = None
+) -> CaseResult:
+    """A CaseResult from a CASE_SELECT row, with those of its scores found in ``scores`` (by key); ``shared``
+    keeps one copy of repeated strings (names, message texts) across rows."""
     (run_id, case_id, prompt_name, prompt_version, prompt_hash, model, sample_index, seed, reference, error, cached,
      key, output, latency_s, tokens_in, tokens_out, cost_usd, backend, created_at, attempt, blob) = row  # fmt: skip
     score_keys, inputs, tags, params, messages = json.loads(blob)
+    if shared is not None:
+        run_id, prompt_name, prompt_version, prompt_hash, model, backend = (
+            v if v is None else shared.setdefault(v, v)
+            for v in (run_id, prompt_name, prompt_version, prompt_hash, model, backend)
+        )
+        messages = [{k: shared.setdefault(v, v) if isinstance(v, str) else v for k, v in m.items()} for m in messages]
     if attempt is not None:  # a failed attempt: its own output, timings and usage
         failed = json.loads(attempt)
         output, latency_s, tokens_in, tokens_out = (

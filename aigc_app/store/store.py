@@ -416,10 +416,11 @@ class ResultsStore:
         case_sql = (
             f"{codec.CASE_SELECT} WHERE rc.run_id = ? ORDER BY rc.case_id, rc.prompt_ref, rc.model, rc.sample_index"
         )
+        shared: dict[str, str] = {}  # one copy of each repeated name, reason and message in memory
         with self._read() as db:
-            scores = {row[0]: codec.score_from_row(row) for row in _tuples(db).execute(score_sql, (info.run_id,))}
-            rows = _tuples(db).execute(case_sql, (info.run_id,)).fetchall()
-        cases = [codec.case_from_row(row, scores) for row in rows]
+            rows = _tuples(db).execute(score_sql, (info.run_id,))
+            scores = {row[0]: codec.score_from_row(row, shared) for row in rows}
+            cases = [codec.case_from_row(row, scores, shared) for row in _tuples(db).execute(case_sql, (info.run_id,))]
         return RunResults(info=info, cases=cases)
 
     # -- merging --------------------------------------------------------------------------------------------------
