@@ -258,13 +258,15 @@ def aigc_eval(pytestconfig: pytest.Config, aigc_store_path: Path) -> Callable[..
         from aigc_app.settings import models_config
         from aigc_app.store import ResultsStore
 
-        spec = load_eval_suite(suite) if isinstance(suite, str | Path) else suite
         models = [model] if isinstance(model, str) else list(model or pytestconfig.getoption("--aigc-model") or [])
         if models:
             options["models"] = models
         options.setdefault("quiet", True)
-        with ResultsStore(aigc_store_path) as store:
-            results = run_suite(spec, config=models_config(), store=store, options=RunOptions(**options))
+        options.setdefault("prompts_dirs", [Path(p) for p in pytestconfig.getini("aigc_prompts_dirs")])
+        with _readable_errors():
+            spec = load_eval_suite(suite) if isinstance(suite, str | Path) else suite
+            with ResultsStore(aigc_store_path) as store:
+                results = run_suite(spec, config=models_config(), store=store, options=RunOptions(**options))
         return SuiteCheck(results, min_pass_rate)
 
     return run

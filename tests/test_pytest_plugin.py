@@ -102,3 +102,44 @@ def test_score_assertions_pass_clean_text_and_explain_failures(project: pytest.P
     result = project.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*output failed its checks:*", "*degeneration*"])
+
+
+SUITE = """\
+name: greetings
+prompts: [writing/greeting@1.0.0]
+models: [openai:gpt-test]
+evaluators: [{evaluator: degeneration}]
+cases:
+  - {id: ada, vars: {who: Ada}}
+  - {id: grace, vars: {who: Grace}}
+"""
+
+
+def test_a_suite_runs_inside_pytest_and_failures_name_the_cases(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chains.testing import OpenAIServer
+
+    (project.path / "greetings.yaml").write_text(SUITE)
+    project.makepyfile(
+        test_suite=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.aigc_suite("greetings.yaml", min_pass_rate=1.0)
+            def test_greetings(aigc_run):
+                assert len(aigc_run.results.cases) == 2
+                aigc_run.assert_pass_rate()
+            """
+        )
+    )
+    fine = "Hello Ada, welcome back. It is good to have you with us again this spring."
+    with OpenAIServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        server.script(fine, "Hello Grace, welcome back. We are so glad you could join the team today.")
+        project.runpytest_subprocess().assert_outcomes(passed=1)
+        server.script(fine, " ".join(["welcome"] * 20))
+        result = project.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*suite greetings*pass rate 50% is under 100%*", "*grace*", "*degeneration*"])
