@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -302,3 +303,11 @@ def test_colour_only_when_asked() -> None:
     assert "\x1b[" not in render_comparison(c)
     coloured = render_comparison(c, color=True)
     assert "\x1b[" in coloured and "regressed" in coloured
+
+
+def test_an_unfinished_run_is_noted() -> None:
+    a = pass_run("ra", dict.fromkeys(_ids(6), True))
+    b = pass_run("rb", dict.fromkeys(_ids(6), True))
+    b = type(b)(replace(b.info, status="interrupted"), b.cases)
+    (note,) = compare_runs(a, b, n_boot=200).notes
+    assert note == "the candidate run rb is interrupted: only the cases it recorded are compared"

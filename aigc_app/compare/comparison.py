@@ -387,6 +387,12 @@ def compare_runs(
         empty = a.info.run_id if not a.cases else b.info.run_id
         raise CompareError(f"run {empty} has no cases to compare")
     pairs, notes = _variant_pairs(a, b, variant_a, variant_b)
+    sides = [("baseline", a)] + ([("candidate", b)] if b.info.run_id != a.info.run_id else [])
+    notes[:0] = [
+        f"the {side} run {r.info.run_id} is {r.info.status}: only the cases it recorded are compared"
+        for side, r in sides
+        if r.info.status != "finished"
+    ]
     if not pairs:
         raise CompareError(
             f"no variant of {a.info.run_id} matches one of {b.info.run_id}; name them with --variant-a and "
