@@ -70,7 +70,15 @@ def score_cmd(
     dirs: tuple[Path, ...],
     as_json: bool,
 ) -> None:
-    """Score one output of prompt REF with a suite (offline by default: nothing downloaded, no model called)."""
+    """Score one output of prompt REF with a suite (offline by default: nothing downloaded, no model called).
+
+    \b
+    Exit status:
+      0  every gating score passed (advisory and not-applicable scores never fail the command)
+      1  a non-advisory evaluator failed or errored (the table or JSON is printed first);
+         also when the command cannot run (unknown prompt or suite, bad input): one red line says why
+      2  wrong usage (a missing or unknown option)
+    """
     from aigc_app.settings import models_config
     from evaluators.base import Sample
     from evaluators.registry import EvaluatorRegistry
@@ -82,11 +90,30 @@ def score_cmd(
     prompt = prompt_registry(dirs).get(ref)
     sample = Sample.from_prompt(prompt, collect_vars(prompt, pairs, vars_file, example), text)
     registry = EvaluatorRegistry(models_config=models_config(config_path))
-    scores = load_suite(suite_name, registry).score([sample], threads=threads or None)[0]
+    suite = load_suite(suite_name, registry)
+    scores = suite.score([sample], threads=threads or None)[0]
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in scores], indent=2, ensure_ascii=False))
-        return
-    print_scores(prompt.ref, scores)
+    else:
+        print_scores(prompt.ref, scores)
+    if gating_failures(suite, sample, scores):
+        # SystemExit, not ctx.exit: aigc_app.cli.run returns SystemExit's code, while click hands ctx.exit's
+        # code back as a return value that run does not read
+        raise SystemExit(1)
+
+
+def gating_failures(suite: Any, sample: Any, scores: list[Any]) -> list[Any]:
+    """The scores that fail the command: from a non-advisory entry, applicable, and failed or errored.
+
+    ``scores`` are one sample's, in suite order over the entries that apply to its task (as ``Suite.score``
+    returns them); an advisory entry never fails the command, not even when its evaluator errors.
+    """
+    entries = [entry for entry, _ in suite.entries if entry.tasks is None or sample.task in entry.tasks]
+    return [
+        score
+        for entry, score in zip(entries, scores, strict=True)
+        if not entry.advisory and score.applicable and (score.error is not None or score.passed is False)
+    ]
 
 
 def print_scores(title: str, scores: list[Any]) -> None:
