@@ -181,7 +181,8 @@ def test_advisory_evaluators_never_regress() -> None:
     a = run("ra", [case("ra", cid, [score("tone", 1.0, True, advisory=True)]) for cid in ids])
     b = run("rb", [case("rb", cid, [score("tone", 0.0, False, advisory=True)]) for cid in ids])
     c = compare_runs(a, b, n_boot=N_BOOT)
-    assert c.rows[0].advisory and c.rows[0].verdict == "within tolerance" and not c.regressed
+    assert c.rows[0].advisory and c.rows[0].verdict == "regressed" and not c.regressed
+    assert "advisory: reported, never a regression" in render_comparison(c)
 
 
 def test_variants_pair_by_name_then_prompt_then_model() -> None:
@@ -311,3 +312,13 @@ def test_an_unfinished_run_is_noted() -> None:
     b = type(b)(replace(b.info, status="interrupted"), b.cases)
     (note,) = compare_runs(a, b, n_boot=200).notes
     assert note == "the candidate run rb is interrupted: only the cases it recorded are compared"
+
+
+def test_pass_hat_k_uses_one_k_for_both_sides() -> None:
+    ids = _ids(6)
+    a = run("ra", [c for cid in ids for c in _repeat_cases("ra", cid, [True, True, False])])
+    b = run("rb", [c for cid in ids for c in _repeat_cases("rb", cid, [True, True])])
+    (row,) = compare_runs(a, b, n_boot=200).rows
+    assert row.k == 2
+    assert row.pass_hat_k_a == pytest.approx(cstats.pass_hat_k([2] * 6, [3] * 6, 2)) == pytest.approx(1 / 3)
+    assert row.pass_hat_k_b == 1.0 and row.pass_at_k_a == 1.0

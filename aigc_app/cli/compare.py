@@ -118,6 +118,6 @@ def _emit(comparison: Comparison, fmt: str, output: Path | None) -> None:
 
 
 def _regression_line(comparison: Comparison) -> str:
-    worst = [r for r in comparison.rows if r.verdict == "regressed"]
+    worst = [r for r in comparison.rows if r.verdict == "regressed" and not r.advisory]
     parts = [f"{r.evaluator} {100 * r.effect:+.1f} points (Holm p {r.p_holm:.3g})" for r in worst]
     return f"{comparison.run_b} regressed against {comparison.run_a}: " + "; ".join(parts)

@@ -162,8 +162,8 @@ class Comparison:
 
     @property
     def regressed(self) -> bool:
-        """Some gating evaluator dropped by more than the tolerance, significantly after Holm at alpha."""
-        return any(row.verdict == "regressed" for row in self.rows)
+        """Some gating (not advisory) evaluator dropped by more than the tolerance, significantly after Holm."""
+        return any(row.verdict == "regressed" and not row.advisory for row in self.rows)
 
 
 def _points(x: float) -> str:
@@ -174,14 +174,19 @@ def _rate(flags: Sequence[bool]) -> float:
     return sum(flags) / len(flags)
 
 
-def _pass_figures(outcomes: list[SideOutcomes]) -> tuple[int | None, float | None, float | None]:
-    """k (fewest repeats, when every case has 2 or more), pass^k and pass@k over the cases."""
+def _common_k(outcomes: Sequence[SideOutcomes]) -> int | None:
+    """The fewest pass/fail repeats of any case on either side, when that is 2 or more (else no pass^k)."""
+    counts = [len(o.pass_flags) for o in outcomes if o.pass_flags]
+    return min(counts) if counts and min(counts) >= 2 else None
+
+
+def _pass_figures(outcomes: Sequence[SideOutcomes], k: int | None) -> tuple[float | None, float | None]:
+    """pass^k and pass@k over the cases of one side."""
     flags = [o.pass_flags for o in outcomes if o.pass_flags]
-    if not flags or min(len(f) for f in flags) < 2:
-        return None, None, None
-    k = min(len(f) for f in flags)
+    if k is None or not flags:
+        return None, None
     passes, repeats = [sum(f) for f in flags], [len(f) for f in flags]
-    return k, stats.pass_hat_k(passes, repeats, k), stats.pass_at_k(passes, repeats, k)
+    return stats.pass_hat_k(passes, repeats, k), stats.pass_at_k(passes, repeats, k)
 
 
 def _variance(outcomes: list[SideOutcomes]) -> stats.VarianceShares | None:
@@ -232,8 +237,8 @@ def _row(
         effect_d, p, n = d, boot_p, len(used)
     sd = float(np.std(effect_d, ddof=1)) if effect_d.size >= 2 else math.nan
     all_a, all_b = [oa for _, oa, _ in sides], [ob for _, _, ob in sides]
-    k, hat_a, at_a = _pass_figures(all_a)
-    k_b, hat_b, at_b = _pass_figures(all_b)
+    k = _common_k(all_a + all_b)
+    (hat_a, at_a), (hat_b, at_b) = _pass_figures(all_a, k), _pass_figures(all_b, k)
     row = EvaluatorRow(
         evaluator=evaluator,
         variant_a=va,
@@ -251,7 +256,7 @@ def _row(
         mde=stats.mde(sd, n, alpha=alpha),
         alpha=alpha,
         advisory=all(oa.advisory and ob.advisory for _, oa, ob in sides) if sides else False,
-        k=k if k == k_b else (min(k, k_b) if k and k_b else None),
+        k=k,
         pass_hat_k_a=hat_a,
         pass_hat_k_b=hat_b,
         pass_at_k_a=at_a,
@@ -270,7 +275,7 @@ def _verdict(row: EvaluatorRow, p_holm: float, alpha: float, tolerance: float) -
         return "no significant change"
     if row.effect > 0:
         return "improved"
-    return "regressed" if -row.effect > tolerance and not row.advisory else "within tolerance"
+    return "regressed" if -row.effect > tolerance else "within tolerance"
 
 
 def _case_rate(repeats: Sequence[CaseResult]) -> float:

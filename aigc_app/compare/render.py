@@ -121,9 +121,10 @@ def _terminal_variant(v: VariantComparison) -> list[Any]:
     for row in v.rows:
         name = row.evaluator + (" (pass)" if row.kind == "pass/fail" else "") + (" *" if row.advisory else "")
         change = f"{_pts(row.effect)} {_ci(row.effect_ci)}".strip()
+        style = "yellow" if row.advisory else _VERDICT_STYLE.get(row.verdict, "")
         table.add_row(
             name, str(row.n_pairs), _side(row, "a"), _side(row, "b"), change, _p(row.p), _p(row.p_holm),
-            Text(_SHORT.get(row.verdict, row.verdict), style=_VERDICT_STYLE.get(row.verdict, "")),
+            Text(_SHORT.get(row.verdict, row.verdict), style=style),
         )  # fmt: skip
     parts.append(table)
     lines = [row.mde_sentence for row in v.rows] + [x for row in v.rows for x in _extras(row)]
