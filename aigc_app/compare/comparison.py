@@ -193,6 +193,28 @@ def _variance(outcomes: list[SideOutcomes]) -> stats.VarianceShares | None:
     return stats.variance_decomposition([[list(s) for s in o.scorings] for o in outcomes])
 
 
+def _pass_fields(
+    binary: Sequence[tuple[SideOutcomes, SideOutcomes]], *, alpha: float, n_boot: int, seed: list[int]
+) -> tuple[dict, float, np.ndarray]:
+    """Pass rates with Wilson intervals, the paired pass-rate change and the exact McNemar p-value of
+    non-flaky pairs: (row fields, p, per-case pass differences)."""
+    pa = np.array([oa.pass_flags[0] for oa, _ in binary], dtype=float)
+    pb = np.array([ob.pass_flags[0] for _, ob in binary], dtype=float)
+    a_only, b_only = int(np.sum((pa == 1) & (pb == 0))), int(np.sum((pa == 0) & (pb == 1)))
+    diffs = pb - pa
+    fields = dict(
+        pass_rate_a=float(pa.mean()),
+        pass_rate_b=float(pb.mean()),
+        pass_ci_a=stats.wilson(int(pa.sum()), pa.size, alpha),
+        pass_ci_b=stats.wilson(int(pb.sum()), pb.size, alpha),
+        pass_diff=float(diffs.mean()),
+        pass_diff_ci=stats.bootstrap_ci(diffs, confidence=1 - alpha, n_boot=n_boot, seed=seed),
+        a_only=a_only,
+        b_only=b_only,
+    )
+    return fields, stats.mcnemar_exact(a_only, b_only), diffs
+
+
 def _row(
     evaluator: str, va: str, vb: str, pairs: Sequence[CasePair], *, alpha: float, n_boot: int, seed: int
 ) -> tuple[EvaluatorRow, list[FlakyCase]]:
@@ -216,21 +238,7 @@ def _row(
     d = mean_b - mean_a
     fields: dict = {}
     if kind == "pass/fail":
-        pa = np.array([oa.pass_flags[0] for oa, _ in binary], dtype=float)
-        pb = np.array([ob.pass_flags[0] for _, ob in binary], dtype=float)
-        a_only, b_only = int(np.sum((pa == 1) & (pb == 0))), int(np.sum((pa == 0) & (pb == 1)))
-        effect_d = pb - pa
-        fields = dict(
-            pass_rate_a=float(pa.mean()),
-            pass_rate_b=float(pb.mean()),
-            pass_ci_a=stats.wilson(int(pa.sum()), pa.size, alpha),
-            pass_ci_b=stats.wilson(int(pb.sum()), pb.size, alpha),
-            pass_diff=float(effect_d.mean()),
-            pass_diff_ci=stats.bootstrap_ci(effect_d, confidence=1 - alpha, n_boot=n_boot, seed=rng_seed),
-            a_only=a_only,
-            b_only=b_only,
-        )
-        p = stats.mcnemar_exact(a_only, b_only)
+        fields, p, effect_d = _pass_fields(binary, alpha=alpha, n_boot=n_boot, seed=rng_seed)
         n = len(binary)
     low, high, boot_p = stats.bootstrap_summary(d, confidence=1 - alpha, n_boot=n_boot, seed=rng_seed)
     if kind == "value":
