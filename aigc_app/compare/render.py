@@ -58,7 +58,8 @@ def _side(row: EvaluatorRow, side: str) -> str:
 def _headline(c: Comparison) -> str:
     verdict = "REGRESSED" if c.regressed else "no regression"
     tol = f", tolerance {100 * c.tolerance:g} points" if c.tolerance else ""
-    return f"{c.run_a} (baseline) -> {c.run_b} (candidate): {verdict} (alpha {c.alpha:g}, Holm{tol})"
+    runs = f"run {c.run_a}, two variants" if c.run_a == c.run_b else f"{c.run_a} (baseline) -> {c.run_b} (candidate)"
+    return f"{runs}: {verdict} (alpha {c.alpha:g}, Holm{tol})"
 
 
 def _variant_head(v: VariantComparison) -> list[str]:
