@@ -164,7 +164,7 @@ def _info_table(summary: RunSummary) -> Table:
         ("finished", finished),
         ("cases", f"{info.done} of {info.planned} recorded, {info.failed} failed, {summary.passed} passed"),
         ("pass rate", _percent(summary.pass_rate)),
-        ("cost", f"${info.cost_usd:.4f}"),
+        ("cost", f"${info.cost_usd:.4f}" if info.cost_usd else "-"),
         ("prompts", ", ".join(info.prompts) or "-"),
         ("models", ", ".join(info.models) or "-"),
         ("evaluators", ", ".join(info.evaluators) or "-"),
@@ -215,7 +215,12 @@ def merge_cmd(others: tuple[Path, ...], store_path: Path | None) -> None:
     with _open(store_path) as store:
         for other in others:
             added = store.merge(other)
-            console().print(
-                f"{other}: {added.runs} runs, {added.cases} cases, {added.generations} generations, "
-                f"{added.scores} scores added to {store.path}"
+            counts = ", ".join(
+                _count(n, name)
+                for n, name in ((added.runs, "run"), (added.cases, "case"), (added.generations, "generation"))
             )
+            console().print(f"{other}: {counts}, {_count(added.scores, 'score')} added to {store.path}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
