@@ -322,3 +322,14 @@ def test_pass_hat_k_uses_one_k_for_both_sides() -> None:
     assert row.k == 2
     assert row.pass_hat_k_a == pytest.approx(cstats.pass_hat_k([2] * 6, [3] * 6, 2)) == pytest.approx(1 / 3)
     assert row.pass_hat_k_b == 1.0 and row.pass_at_k_a == 1.0
+
+
+def test_different_or_changed_suites_are_noted() -> None:
+    a = pass_run("ra", dict.fromkeys(_ids(6), True))
+    other = run("rb", pass_run("rb", dict.fromkeys(_ids(6), True)).cases, suite="blog")
+    assert compare_runs(a, other, n_boot=200).notes == (
+        "the runs are of different suites (ads and blog): only shared case ids pair",
+    )
+    a2 = type(a)(replace(a.info, suite_hash="h1"), a.cases)
+    b2 = type(a)(replace(a.info, run_id="rb", suite_hash="h2"), a.cases)
+    assert compare_runs(a2, b2, n_boot=200).notes == ("suite ads changed between the runs (its content hash differs)",)

@@ -368,6 +368,15 @@ def _compare_pair(
     return comparison, notes
 
 
+def _suite_notes(a: RunResults, b: RunResults) -> list[str]:
+    """Runs of different suites, or of one suite whose definition changed in between."""
+    if a.info.suite != b.info.suite:
+        return [f"the runs are of different suites ({a.info.suite} and {b.info.suite}): only shared case ids pair"]
+    if a.info.suite_hash and b.info.suite_hash and a.info.suite_hash != b.info.suite_hash:
+        return [f"suite {a.info.suite} changed between the runs (its content hash differs)"]
+    return []
+
+
 def _variant_pairs(
     a: RunResults, b: RunResults, variant_a: str | None, variant_b: str | None
 ) -> tuple[list[tuple[str, str]], list[str]]:
@@ -405,7 +414,7 @@ def compare_runs(
         f"the {side} run {r.info.run_id} is {r.info.status}: only the cases it recorded are compared"
         for side, r in sides
         if r.info.status != "finished"
-    ]
+    ] + _suite_notes(a, b)
     if not pairs:
         raise CompareError(
             f"no variant of {a.info.run_id} matches one of {b.info.run_id}; name them with --variant-a and "
