@@ -335,7 +335,10 @@ def _seed(run: _Run, slot: Slot) -> int | None:
 
 
 def _key(run: _Run, slot: Slot) -> str:
-    return generation_key(slot.prompt.hash, slot.messages, slot.model, slot.params, _seed(run, slot), slot.sample_index)
+    """The generation's content key. With ``no_cache`` the same request is a new sample: its key also names this
+    run, so the fresh answer (and its scores) never collide with the stored one."""
+    params = {**slot.params, "regenerated_by": run.info.run_id} if run.options.no_cache else slot.params
+    return generation_key(slot.prompt.hash, slot.messages, slot.model, params, _seed(run, slot), slot.sample_index)
 
 
 def _blank(run: _Run, slot: Slot) -> CaseResult:
