@@ -260,7 +260,7 @@ def test_terminal_render_fits_80_columns_and_shows_everything() -> None:
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert "REGRESSED" in lines[0]
-    assert any(line.startswith("length (pass)") and "regressed" in line for line in lines)
+    assert any(line.startswith("length ") and "100%" in line and "regressed" in line for line in lines)
     assert any(line.startswith("fluency") and "-10 [" in line for line in lines)
     assert "cannot detect a change smaller than" in text
     assert "regressed cases" in text and "length failed: 120 words > 40" in text
@@ -333,3 +333,15 @@ def test_different_or_changed_suites_are_noted() -> None:
     a2 = type(a)(replace(a.info, suite_hash="h1"), a.cases)
     b2 = type(a)(replace(a.info, run_id="rb", suite_hash="h2"), a.cases)
     assert compare_runs(a2, b2, n_boot=200).notes == ("suite ads changed between the runs (its content hash differs)",)
+
+
+def test_sensitivity_lines_group_flat_and_thin_evaluators() -> None:
+    ids = _ids(10)
+    a = run("ra", [case("ra", cid, [score("q", 0.5), score("flat", 1.0, True), score("set", 0.0)]) for cid in ids])
+    b_rows = [[score("q", 0.4 + 0.02 * (i % 3)), score("flat", 1.0, True), score("set", 0.0, applicable=False)]
+              for i in range(10)]  # fmt: skip
+    b = run("rb", [case("rb", cid, b_rows[i]) for i, cid in enumerate(ids)])
+    text = render_comparison(compare_runs(a, b, n_boot=500))
+    assert "this suite (10 pairs) cannot detect a change smaller than" in text and " in q " in text
+    assert "no paired difference varied in flat" in text
+    assert "too few paired cases (under 5) for a verdict: set (0)" in text

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from aigc_app.compare.comparison import Comparison, EvaluatorRow, VariantComparison
+from aigc_app.compare.comparison import MIN_PAIRS, Comparison, EvaluatorRow, VariantComparison
 
 __all__ = ["comparison_dict", "comparison_json", "comparison_markdown", "render_comparison"]
 
@@ -33,6 +33,8 @@ def _pts(x: float | None) -> str:
     """Points with a sign: one decimal below 10 points, none above (the columns stay narrow)."""
     if x is None or math.isnan(x):
         return "-"
+    if abs(100 * x) < 0.05:
+        return "0"
     return f"{100 * x:+.1f}" if abs(100 * x) < 9.95 else f"{100 * x:+.0f}"
 
 
@@ -103,6 +105,21 @@ def _excluded(v: VariantComparison) -> list[str]:
     ]
 
 
+def _sensitivity(rows: tuple[EvaluatorRow, ...]) -> list[str]:
+    """What the suite can detect: one sentence per evaluator whose paired differences varied, then one line for
+    those that did not vary and one for those with too few pairs."""
+    few = [r for r in rows if r.n_pairs < MIN_PAIRS or math.isnan(r.mde)]
+    flat = [r for r in rows if r not in few and r.sd_diff == 0]
+    lines = [r.mde_sentence for r in rows if r not in few and r not in flat]
+    if flat:
+        names = ", ".join(r.evaluator for r in flat)
+        lines.append(f"no paired difference varied in {names}, so this suite cannot estimate what it can detect there")
+    if few:
+        names = ", ".join(f"{r.evaluator} ({r.n_pairs})" for r in few)
+        lines.append(f"too few paired cases (under {MIN_PAIRS}) for a verdict: {names}")
+    return lines
+
+
 def _truncate(text: str, limit: int = _TERMINAL_OUTPUT_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -115,20 +132,21 @@ def _terminal_variant(v: VariantComparison) -> list[Any]:
 
     parts: list[Any] = [Text(line) for line in _variant_head(v)]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
-    table.add_column("evaluator", overflow="fold", min_width=14)
-    for name in ("n", "a", "b", "change [95% CI]", "p", "Holm p"):
+    table.add_column("evaluator", overflow="fold", min_width=12)
+    for name in ("n", "a", "b", "change [95% CI]", "Holm p"):  # raw p-values: --format md or json
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for row in v.rows:
-        name = row.evaluator + (" (pass)" if row.kind == "pass/fail" else "") + (" *" if row.advisory else "")
+        name = row.evaluator + (" *" if row.advisory else "")
         change = f"{_pts(row.effect)} {_ci(row.effect_ci)}".strip()
         style = "yellow" if row.advisory else _VERDICT_STYLE.get(row.verdict, "")
         table.add_row(
-            name, str(row.n_pairs), _side(row, "a"), _side(row, "b"), change, _p(row.p), _p(row.p_holm),
+            name, str(row.n_pairs), _side(row, "a"), _side(row, "b"), change, _p(row.p_holm),
             Text(_SHORT.get(row.verdict, row.verdict), style=style),
         )  # fmt: skip
     parts.append(table)
-    lines = [row.mde_sentence for row in v.rows] + [x for row in v.rows for x in _extras(row)]
+    lines = ["a, b: pass rate, or mean value without pass/fail; change: b - a, in points"]
+    lines += _sensitivity(v.rows) + [x for row in v.rows for x in _extras(row)]
     if any(r.advisory for r in v.rows):
         lines.append("* advisory: reported, never a regression")
     if v.flaky:
@@ -200,7 +218,7 @@ def _md_variant(v: VariantComparison) -> list[str]:
             f"{_md_rate(r, 'a')} | {_md_rate(r, 'b')} | {r.test} | {_p(r.p)} | {_p(r.p_holm)} | **{r.verdict}** |"
         )
     out.append("")
-    out += [f"- {line}" for r in v.rows for line in [r.mde_sentence, *_extras(r)]]
+    out += [f"- {line}" for line in _sensitivity(v.rows) + [x for r in v.rows for x in _extras(r)]]
     if v.flaky:
         out += ["", "**Flaky cases** (repeats disagree; left out of that evaluator's test):", ""]
         out += [f"- {_md_cell(line)}" for line in _flaky_lines(v)]
