@@ -3,6 +3,10 @@
 Works with api.openai.com and with any server that speaks the Chat Completions API (vLLM, TGI, Azure, LM Studio):
 set ``base_url``. Retries are the router's job, so the client itself never retries. Async calls go through one
 connection pool per event loop (:class:`LoopBoundAsyncClient`), so ``asyncio.run`` may be called again and again.
+The pool keeps up to 256 idle connections (eval runs hold 64 and more calls in flight), and its keep-alive check of
+an idle connection reads a socket found once (:class:`_ProbedStream`): the HTTP library's own check rebuilds the
+stream's attribute table each time, on every idle connection at every request, which at 64 calls in flight cost
+more than the rest of the client.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import asyncio
 import functools
 import importlib
 import json
+import select
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,12 +73,16 @@ class LoopBoundAsyncClient(openai.DefaultAsyncHttpxClient):
 
     def _pool(self) -> openai.DefaultAsyncHttpxClient:
         loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is not None and not pool.is_closed:
+            return pool  # the common case: no lock
         with self._pools_lock:
             for gone in [other for other in self._pools if other.is_closed()]:
                 del self._pools[gone]  # its sockets close when collected; its loop cannot run a clean close now
             pool = self._pools.get(loop)
             if pool is None or pool.is_closed:
-                pool = self._pools[loop] = openai.DefaultAsyncHttpxClient(**self._pool_kwargs)
+                kwargs = self._pool_kwargs if "transport" in self._pool_kwargs else {"transport": _transport()}
+                pool = self._pools[loop] = openai.DefaultAsyncHttpxClient(**{**self._pool_kwargs, **kwargs})
         return pool
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
@@ -86,6 +96,76 @@ class LoopBoundAsyncClient(openai.DefaultAsyncHttpxClient):
         if pool is not None:
             await pool.aclose()
         await super().aclose()
+
+
+_POOL_LIMITS = {"max_connections": 1000, "max_keepalive_connections": 256, "keepalive_expiry": 5.0}
+
+
+def _transport() -> Any:
+    """The async transport of a pool: HTTP/1.1 with room for hundreds of idle connections and a cheap keep-alive
+    check. Built with the HTTP library the ``openai`` client uses (httpx2 for openai >= 3, httpx before); should its
+    internals differ from what this expects, the library's own check stays and only the limits change."""
+    httpx = sys.modules[openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]]
+    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(**_POOL_LIMITS))
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is not None and hasattr(backend, "connect_tcp"):
+        pool._network_backend = _ProbedBackend(backend)  # type: ignore[union-attr]
+    return transport
+
+
+class _ProbedBackend:
+    """A network backend that hands out :class:`_ProbedStream` s (everything else is the wrapped backend's)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> _ProbedStream:
+        return _ProbedStream(await self._inner.connect_tcp(*args, **kwargs))
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _ProbedStream:
+        return _ProbedStream(await self._inner.connect_unix_socket(*args, **kwargs))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _ProbedStream:
+    """A connection's stream whose ``is_readable`` check (is an idle keep-alive connection closed by the server?)
+    polls a socket looked up once, instead of asking the stream's attribute table every time."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._socket = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(self, *args: Any, **kwargs: Any) -> _ProbedStream:
+        return _ProbedStream(await self._inner.start_tls(*args, **kwargs))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self._socket is not None:
+            return _readable(self._socket)
+        return self._inner.get_extra_info(info)
+
+
+def _readable(sock: Any) -> bool:
+    """Whether a read would return at once (data or end of file); a closed socket counts as readable."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 def classify_error(exc: BaseException, model: str) -> BaseException:

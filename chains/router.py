@@ -15,15 +15,22 @@ import asyncio
 import random
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
@@ -49,6 +56,8 @@ from chains.tracing import ls_params
 __all__ = ["Router"]
 
 _ROUTER_KWARGS = ("model", "task", "cache", "sample_index")
+_TRACING_KWARGS = ("ls_structured_output_format", "structured_output_format")  # for callbacks only
+_RUN_PREFIX = "lc_run-"  # LangChain's prefix for message ids it derives from run ids
 # Backend calls run without the caller's callbacks: the router's own run reports tokens, usage and the route,
 # and passing callbacks on would report every call and every token twice.
 _ISOLATED: dict[str, Any] = {"callbacks": []}
@@ -69,6 +78,8 @@ class _Call:
     attempts: int = 0
     tried: list[dict[str, str]] = field(default_factory=list)
     errors: list[tuple[str, BaseException]] = field(default_factory=list)
+    retry: bool = False  # set after a failed attempt that should be repeated on the same backend
+    hit: AIMessage | None = None  # a cached answer that ended the call before any backend was tried
 
     def route(self, backend: str, cached: bool = False) -> dict[str, Any]:
         return {"backend": backend, "attempts": self.attempts, "tried": self.tried, "cached": cached}
@@ -191,14 +202,19 @@ class Router(BaseChatModel):
                 f"model {explicit!r} is not one of this router's backends: {', '.join(sorted(self.backends))}",
                 model=explicit,
             )
-        primary = explicit or self._rule_choice(messages, options.get("task")) or self._default()
-        call = _Call(plan=list(dict.fromkeys([primary, *self.config.fallbacks])))
-        call.plan = [m for m in call.plan if m in self.backends and self._fits(m, messages, params, call)]
+        primary = (
+            explicit or (self.config.rules and self._rule_choice(messages, options.get("task"))) or self._default()
+        )
+        call = _Call(plan=[m for m in dict.fromkeys([primary, *self.config.fallbacks]) if m in self.backends])
+        if self.config.context_windows:
+            call.plan = [m for m in call.plan if self._fits(m, messages, params, call)]
         if options.get("cache", self.config.cache.enabled_by_default) and self.response_cache is not None:
             call.cache_request = (messages, params, int(options.get("sample_index", 0)))
         return call
 
     def _rule_choice(self, messages: list[BaseMessage], task: str | None) -> str | None:
+        if not self.config.rules:
+            return None
         tokens = _estimate_tokens(messages)
         over_budget = self.config.budget_usd is not None and self._spent_usd >= self.config.budget_usd
         for rule in self.config.rules:
@@ -238,6 +254,9 @@ class Router(BaseChatModel):
         return False
 
     def _record(self, model_id: str, ok: bool) -> None:
+        breaker = self._breakers.get(model_id)
+        if ok and (breaker is None or (breaker.failures == 0 and breaker.open_until == 0.0)):
+            return  # nothing to reset: the common case takes no lock
         with self._lock:
             breaker = self._breakers.setdefault(model_id, _Breaker())
             if ok:
@@ -288,6 +307,7 @@ class Router(BaseChatModel):
         """Seconds to wait before retrying ``model_id``, or None to move on; raises when the call must stop."""
         error = self._failed(call, model_id, exc)
         delay = self._next_delay(error, attempt)
+        call.retry = delay is not None
         if delay is not None:
             return delay
         if self._may_fall_back(error):
@@ -309,6 +329,66 @@ class Router(BaseChatModel):
         lines = "; ".join(f"{t['backend']}: {t['error']}" for t in call.tried) or "no backend was eligible"
         return AllBackendsFailed(f"every backend failed or was skipped ({lines})", errors=call.errors)
 
+    # -- entry points -------------------------------------------------------------------------------
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """``BaseChatModel.invoke``; when no callback handler listens, without setting up a run nobody would see."""
+        config = ensure_config(config)
+        messages = self._unobserved(input, config, kwargs, CallbackManager)
+        if messages is None:
+            return super().invoke(input, config, stop=stop, **kwargs)
+        return _finished(self._route(messages, stop, _untraced(kwargs)))
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """``BaseChatModel.ainvoke``, with the same shortcut as :meth:`invoke`."""
+        config = ensure_config(config)
+        messages = self._unobserved(input, config, kwargs, AsyncCallbackManager)
+        if messages is None:
+            return await super().ainvoke(input, config, stop=stop, **kwargs)
+        return _finished(await self._aroute(messages, stop, _untraced(kwargs)))
+
+    def _unobserved(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig,
+        kwargs: dict[str, Any],
+        manager: type[CallbackManager] | type[AsyncCallbackManager],
+    ) -> list[BaseMessage] | None:
+        """The input's messages when a LangChain run would add nothing: no handler (callbacks, tracing, debug,
+        verbose), no LangChain cache or rate limiter, plain text content, no streaming; else None."""
+        if self.rate_limiter is not None or "stream" in kwargs or self.output_version not in (None, "v0"):
+            return None
+        if self.cache is not False and (self.cache is not None or get_llm_cache() is not None):
+            return None
+        callbacks = manager.configure(
+            config.get("callbacks"),
+            self.callbacks,
+            self.verbose,
+            config.get("tags"),
+            self.tags,
+            config.get("metadata"),
+            self.metadata,
+        )
+        if callbacks.handlers:
+            return None
+        messages = self._convert_input(input).to_messages()
+        # LangChain normalises content blocks (audio, files) before _generate; plain text needs nothing
+        return messages if all(isinstance(m.content, str) for m in messages) else None
+
     # -- calls --------------------------------------------------------------------------------------
 
     def _generate(
@@ -318,29 +398,7 @@ class Router(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        options, params = self._split_kwargs(stop, kwargs)
-        call = self._plan(messages, options, params)
-        config = _ISOLATED
-        for model_id in call.plan:
-            if (hit := self._cached(call, model_id)) is not None:
-                return hit
-            if self._cooling(model_id, call):
-                continue
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    message = self.backends[model_id].invoke(messages, config, **params)
-                except Exception as exc:
-                    delay = self._after_failure(call, model_id, exc, attempt)
-                    if delay is None:
-                        break
-                    time.sleep(delay)
-                    continue
-                call.attempts += 1
-                self._record(model_id, ok=True)
-                return self._answer(call, model_id, message)
-        raise self._give_up(call)
+        return _result(self._route(messages, stop, kwargs))
 
     async def _agenerate(
         self,
@@ -349,31 +407,74 @@ class Router(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        return _result(await self._aroute(messages, stop, kwargs))
+
+    def _start(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[_Call, dict]:
+        """The plan of one routed call and the parameters for its backends."""
         options, params = self._split_kwargs(stop, kwargs)
-        call = self._plan(messages, options, params)
-        config = _ISOLATED
+        return self._plan(messages, options, params), params
+
+    def _tries(self, call: _Call) -> Iterator[tuple[str, int]]:
+        """(backend, attempt) in order: a cache hit ends the call (``call.hit``), a resting backend is skipped, and a
+        backend is tried again while the failure policy says so (``call.retry``, set by :meth:`_after_failure`)."""
         for model_id in call.plan:
             if (hit := self._cached(call, model_id)) is not None:
-                return hit
+                call.hit = hit
+                return
             if self._cooling(model_id, call):
                 continue
-            attempt = 0
-            while True:
+            attempt = 1
+            yield model_id, attempt
+            while call.retry:
+                call.retry = False
                 attempt += 1
-                try:
-                    message = await self.backends[model_id].ainvoke(messages, config, **params)
-                except Exception as exc:
-                    delay = self._after_failure(call, model_id, exc, attempt)
-                    if delay is None:
-                        break
-                    await asyncio.sleep(delay)
-                    continue
-                call.attempts += 1
-                self._record(model_id, ok=True)
-                return self._answer(call, model_id, message)
+                yield model_id, attempt
+
+    def _route(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> AIMessage:
+        """One routed call, blocking: the answer, ``aigc_route`` in its metadata."""
+        call, params = self._start(messages, stop, kwargs)
+        for model_id, attempt in self._tries(call):
+            try:
+                message = self._call(model_id, messages, params)
+            except Exception as exc:
+                if delay := self._after_failure(call, model_id, exc, attempt):
+                    time.sleep(delay)
+                continue
+            return self._answer(call, model_id, message)
+        if call.hit is not None:
+            return call.hit
         raise self._give_up(call)
 
-    def _cached(self, call: _Call, model_id: str) -> ChatResult | None:
+    async def _aroute(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> AIMessage:
+        """One routed call on the running event loop (the same plan and policy as :meth:`_route`)."""
+        call, params = self._start(messages, stop, kwargs)
+        for model_id, attempt in self._tries(call):
+            try:
+                message = await self._acall(model_id, messages, params)
+            except Exception as exc:
+                if delay := self._after_failure(call, model_id, exc, attempt):
+                    await asyncio.sleep(delay)
+                continue
+            return self._answer(call, model_id, message)
+        if call.hit is not None:
+            return call.hit
+        raise self._give_up(call)
+
+    def _call(self, model_id: str, messages: list[BaseMessage], params: dict[str, Any]) -> BaseMessage:
+        """One attempt on one backend: its ``_generate`` directly when ``invoke`` would add nothing but cost."""
+        backend = self.backends[model_id]
+        if _direct(backend, params):
+            return _message(backend._generate(messages, **params))
+        return backend.invoke(messages, _ISOLATED, **params)
+
+    async def _acall(self, model_id: str, messages: list[BaseMessage], params: dict[str, Any]) -> BaseMessage:
+        """The async attempt: the backend's own ``_agenerate`` (natively async for the openai backend)."""
+        backend = self.backends[model_id]
+        if _direct(backend, params):
+            return _message(await backend._agenerate(messages, **params))
+        return await backend.ainvoke(messages, _ISOLATED, **params)
+
+    def _cached(self, call: _Call, model_id: str) -> AIMessage | None:
         """A stored answer of ``model_id`` to this request (checked before each backend is tried)."""
         key = call.cache_key(model_id)
         if key is None or self.response_cache is None:
@@ -382,23 +483,7 @@ class Router(BaseChatModel):
         if message is None:
             return None
         message.response_metadata["aigc_route"] = call.route(model_id, cached=True)
-        return ChatResult(
-            generations=[ChatGeneration(message=message)], llm_output={"aigc_route": call.route(model_id, cached=True)}
-        )
-
-    def _cached_chunk(self, call: _Call, model_id: str) -> ChatGenerationChunk | None:
-        """A cache hit, as one stream chunk."""
-        hit = self._cached(call, model_id)
-        if hit is None:
-            return None
-        message = hit.generations[0].message
-        return ChatGenerationChunk(
-            message=AIMessageChunk(
-                content=message.content,
-                usage_metadata=getattr(message, "usage_metadata", None),
-                response_metadata=message.response_metadata,
-            )
-        )
+        return message
 
     def _stream_end(self, call: _Call, model_id: str, total: AIMessageChunk | None) -> ChatGenerationChunk:
         """The closing chunk that carries the route; a finished stream is also stored in the cache."""
@@ -413,19 +498,20 @@ class Router(BaseChatModel):
             self._store(call, model_id, answer)
         return ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata={"aigc_route": route}))
 
-    def _answer(self, call: _Call, model_id: str, message: BaseMessage) -> ChatResult:
+    def _answer(self, call: _Call, model_id: str, message: BaseMessage) -> AIMessage:
+        """The successful attempt's answer with its route; spend, cache and breaker updated."""
+        call.attempts += 1
+        self._record(model_id, ok=True)
         route = call.route(model_id)
-        message = AIMessage(
-            content=message.content,
-            additional_kwargs=message.additional_kwargs,
-            tool_calls=getattr(message, "tool_calls", []),
-            usage_metadata=getattr(message, "usage_metadata", None),
-            response_metadata={**message.response_metadata, "aigc_route": route},
-            id=message.id,
-        )
-        self._charge(model_id, message)
-        self._store(call, model_id, message)
-        return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"aigc_route": route})
+        metadata = {**message.response_metadata, "aigc_route": route}
+        if isinstance(message, AIMessage):  # a shallow copy: no re-validation of content, tool calls or usage
+            answer = message.model_copy(update={"response_metadata": metadata})
+        else:
+            answer = AIMessage(content=message.content, additional_kwargs=message.additional_kwargs, id=message.id)
+            answer.response_metadata = metadata
+        self._charge(model_id, answer)
+        self._store(call, model_id, answer)
+        return answer
 
     def _store(self, call: _Call, model_id: str, message: AIMessage) -> None:
         """Cache an answer under the backend that gave it (a failed write is logged and skipped, never raised)."""
@@ -450,32 +536,23 @@ class Router(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        options, params = self._split_kwargs(stop, kwargs)
-        call = self._plan(messages, options, params)
-        config = _ISOLATED
-        for model_id in call.plan:
-            if (hit := self._cached_chunk(call, model_id)) is not None:
-                yield hit
-                return
-            if self._cooling(model_id, call):
-                continue
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    stream = self.backends[model_id].stream(messages, config, **params)
-                    first = next(stream, None)
-                    if first is None:
-                        raise StreamInterrupted(f"{model_id}: the stream ended before any content", model=model_id)
-                except Exception as exc:
-                    delay = self._after_failure(call, model_id, exc, attempt)
-                    if delay is None:
-                        break
+        call, params = self._start(messages, stop, kwargs)
+        for model_id, attempt in self._tries(call):
+            try:
+                stream = self.backends[model_id].stream(messages, _ISOLATED, **params)
+                first = next(stream, None)
+                if first is None:
+                    raise StreamInterrupted(f"{model_id}: the stream ended before any content", model=model_id)
+            except Exception as exc:
+                if delay := self._after_failure(call, model_id, exc, attempt):
                     time.sleep(delay)
-                    continue
-                call.attempts += 1
-                yield from self._relay(call, model_id, first, stream, run_manager)
-                return
+                continue
+            call.attempts += 1
+            yield from self._relay(call, model_id, first, stream, run_manager)
+            return
+        if call.hit is not None:
+            yield _hit_chunk(call.hit)
+            return
         raise self._give_up(call)
 
     def _relay(
@@ -511,33 +588,24 @@ class Router(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        options, params = self._split_kwargs(stop, kwargs)
-        call = self._plan(messages, options, params)
-        config = _ISOLATED
-        for model_id in call.plan:
-            if (hit := self._cached_chunk(call, model_id)) is not None:
-                yield hit
-                return
-            if self._cooling(model_id, call):
-                continue
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    stream = self.backends[model_id].astream(messages, config, **params)
-                    first = await anext(stream, None)
-                    if first is None:
-                        raise StreamInterrupted(f"{model_id}: the stream ended before any content", model=model_id)
-                except Exception as exc:
-                    delay = self._after_failure(call, model_id, exc, attempt)
-                    if delay is None:
-                        break
+        call, params = self._start(messages, stop, kwargs)
+        for model_id, attempt in self._tries(call):
+            try:
+                stream = self.backends[model_id].astream(messages, _ISOLATED, **params)
+                first = await anext(stream, None)
+                if first is None:
+                    raise StreamInterrupted(f"{model_id}: the stream ended before any content", model=model_id)
+            except Exception as exc:
+                if delay := self._after_failure(call, model_id, exc, attempt):
                     await asyncio.sleep(delay)
-                    continue
-                call.attempts += 1
-                async for out in self._arelay(call, model_id, first, stream, run_manager):
-                    yield out
-                return
+                continue
+            call.attempts += 1
+            async for out in self._arelay(call, model_id, first, stream, run_manager):
+                yield out
+            return
+        if call.hit is not None:
+            yield _hit_chunk(call.hit)
+            return
         raise self._give_up(call)
 
     async def _arelay(
@@ -592,6 +660,67 @@ class Router(BaseChatModel):
     ) -> Runnable[LanguageModelInput, Any]:
         """Schema in the prompt, parse, one repair retry: works whichever backend answers."""
         return structured_runnable(self, schema, include_raw=include_raw)
+
+
+def _hit_chunk(message: AIMessage) -> ChatGenerationChunk:
+    """A cache hit, as one stream chunk."""
+    return ChatGenerationChunk(
+        message=AIMessageChunk(
+            content=message.content,
+            usage_metadata=message.usage_metadata,
+            response_metadata=message.response_metadata,
+        )
+    )
+
+
+def _result(message: AIMessage) -> ChatResult:
+    """A routed answer as LangChain's ``_generate`` returns it (callbacks see the route in ``llm_output``)."""
+    return ChatResult(
+        generations=[ChatGeneration(message=message)],
+        llm_output={"aigc_route": message.response_metadata["aigc_route"]},
+    )
+
+
+def _untraced(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Call kwargs without those only callbacks read (LangChain pops them before ``_generate``)."""
+    return {k: v for k, v in kwargs.items() if k not in _TRACING_KWARGS}
+
+
+def _finished(message: AIMessage) -> AIMessage:
+    """The answer as ``invoke`` returns it: an id when the backend gave none (LangChain derives one from its run)."""
+    if message.id is None:
+        message.id = f"{_RUN_PREFIX}-{uuid.uuid4()}-0"
+    return message
+
+
+def _direct(backend: BaseChatModel, params: dict[str, Any]) -> bool:
+    """Whether calling ``backend._generate`` directly is the same as ``backend.invoke`` with no callbacks.
+
+    ``invoke`` sets up a callback manager and a run (a second time: the router's own run already reports the
+    call), which costs more than the router's whole bookkeeping. It adds behaviour only when the backend has its
+    own callbacks, a rate limiter, an LLM cache (its own or LangChain's global one), content-block output, or
+    streams by itself; then the router goes through ``invoke``.
+    """
+    cache = backend.cache
+    return (
+        not backend.callbacks
+        and backend.rate_limiter is None
+        and (cache is False or (cache is None and get_llm_cache() is None))
+        and backend.output_version in (None, "v0")
+        and not getattr(backend, "streaming", False)
+        and "stream" not in params
+    )
+
+
+def _message(result: ChatResult) -> BaseMessage:
+    """The first generation's message with the metadata ``invoke`` would give it (generation info, llm output)."""
+    generation = result.generations[0]
+    message = generation.message
+    metadata = {**(generation.generation_info or {}), **message.response_metadata}
+    if len(result.generations) == 1 and result.llm_output is not None:
+        metadata = {**result.llm_output, **metadata}
+    message.response_metadata = metadata
+    return message
 
 
 def _chain(first: AIMessageChunk, rest: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
