@@ -19,23 +19,24 @@ import json
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from aigc_app.results import CaseResult, RunInfo, RunResults, ScoreRow, generation_key, score_key
+from aigc_app.results import CaseResult, RunInfo, RunResults, generation_key
 from aigc_app.runner.errors import RunInterrupted, SuiteError
 from aigc_app.runner.plan import Plan, Slot, build_plan
+from aigc_app.runner.progress import NullReporter, Reporter, RichReporter
+from aigc_app.runner.scoring import score_batch
 from aigc_app.runner.spec import EvalSuite
 
 if TYPE_CHECKING:
     from aigc_app.store import ResultsStore
     from chains.config import ModelsConfig
     from chains.router import Router
-    from evaluators.base import Sample, Score
 
-__all__ = ["AdaptiveLimit", "Reporter", "RunOptions", "arun_suite", "resolve_options", "run_suite"]
+__all__ = ["AdaptiveLimit", "RunOptions", "arun_suite", "resolve_options", "run_suite"]
 
 ABORT_AFTER = 5  # a model whose first this-many calls all fail is not called again in this run
 
@@ -59,15 +60,6 @@ class RunOptions:
     score_batch: int = 32  # generations scored together in the worker thread
     score_threads: int | None = 1  # native threads per pool while scoring (None: the libraries' defaults)
     reporter: Reporter | None = None  # progress callbacks; None: a rich bar on a terminal unless quiet
-
-
-class Reporter(Protocol):
-    """Progress of a run, as it happens."""
-
-    def start(self, total: int, done: int) -> None: ...
-    def case(self, case: CaseResult) -> None: ...
-    def note(self, text: str) -> None: ...
-    def stop(self) -> None: ...
 
 
 # -- entry points -------------------------------------------------------------------------------------------------
@@ -264,7 +256,7 @@ class _Run:
 async def _execute(plan: Plan, config: ModelsConfig, store: ResultsStore, options: RunOptions, info: RunInfo) -> None:
     done = store.done_slots(info.run_id) if options.resume else set()
     todo = [s for s in plan.slots if s.key not in done]
-    reporter = options.reporter or (_NullReporter() if options.quiet or not sys.stderr.isatty() else RichReporter())
+    reporter = options.reporter or (NullReporter() if options.quiet or not sys.stderr.isatty() else RichReporter())
     run = _Run(plan, config, store, options, info, reporter)
     for model in plan.models:
         run.models[model] = _ModelState(AdaptiveLimit(options.concurrency), _router(config, model))
@@ -477,152 +469,12 @@ async def _score_loop(run: _Run) -> None:
 
 
 def _score_and_record(run: _Run, batch: list[tuple[Slot, CaseResult]]) -> list[CaseResult]:
-    scored = _score_batch(run, [(s, c) for s, c in batch if c.error is None])
+    plan = run.plan
+    ok = [(s, c) for s, c in batch if c.error is None]
+    scored = score_batch(plan.evaluators, plan.scorings, run.store, ok, threads=run.options.score_threads)
     out = []
     for _slot, case in batch:
         case = replace(case, scores=scored.get(id(case), ()))
         run.store.record_case(case)
         out.append(case)
     return out
-
-
-def _entries(run: _Run, slot: Slot) -> list[tuple[Any, Any]]:
-    task = slot.prompt.meta.task
-    return [(e, ev) for e, ev in run.plan.evaluators.entries if e.tasks is None or task in e.tasks]
-
-
-def _entry_config(entry: Any, task: str | None) -> dict[str, Any]:
-    return {"params": entry.params, "threshold": entry.threshold_for(task), "advisory": entry.advisory}
-
-
-def _score_keys(run: _Run, slot: Slot, case: CaseResult) -> list[list[str]]:
-    """Per scoring, the score key of each applicable entry."""
-    task = slot.prompt.meta.task
-    return [
-        [
-            score_key(case.key, e.evaluator, getattr(ev, "version", "1"), _entry_config(e, task), k)
-            for e, ev in _entries(run, slot)
-        ]
-        for k in range(run.plan.scorings)
-    ]
-
-
-def _score_batch(run: _Run, batch: list[tuple[Slot, CaseResult]]) -> dict[int, list[ScoreRow]]:
-    """Scores of each case (by ``id(case)``): stored ones reused by key, the rest computed in one pass per scoring."""
-    keys = {id(c): _score_keys(run, s, c) for s, c in batch}
-    found = run.store.find_scores(k for per_case in keys.values() for ks in per_case for k in ks)
-    out: dict[int, list[ScoreRow]] = {}
-    todo = []
-    for slot, case in batch:
-        wanted = [k for ks in keys[id(case)] for k in ks]
-        if all(k in found for k in wanted):
-            out[id(case)] = [replace(found[k], key=k) for k in wanted]
-        else:
-            todo.append((slot, case))
-    if not todo:
-        return out
-    samples = [_sample(slot, case) for slot, case in todo]
-    for k in range(run.plan.scorings):
-        scores = run.plan.evaluators.score(samples, threads=run.options.score_threads)
-        for (slot, case), row in zip(todo, scores, strict=True):
-            entries = _entries(run, slot)
-            rows = [
-                _row(score, entry, key, k)
-                for score, (entry, _), key in zip(row, entries, keys[id(case)][k], strict=True)
-            ]
-            out.setdefault(id(case), []).extend(rows)
-    return out
-
-
-def _row(score: Score, entry: Any, key: str, rescore: int) -> ScoreRow:
-    return ScoreRow(
-        evaluator=score.name,
-        evaluator_version=score.evaluator_version,
-        value=float(score.value),
-        passed=score.passed,
-        threshold=score.threshold,
-        reason=score.reason,
-        error=score.error,
-        applicable=score.applicable,
-        advisory=entry.advisory,
-        rescore=rescore,
-        details=_plain(score.details),
-        key=key,
-    )
-
-
-def _plain(details: Mapping[str, Any]) -> dict[str, Any]:
-    """Details as JSON values (numpy numbers and tuples become plain ones)."""
-    return json.loads(json.dumps(dict(details), default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-
-
-def _sample(slot: Slot, case: CaseResult) -> Sample:
-    from evaluators.base import Sample
-
-    prompt = slot.prompt
-    return Sample(
-        output=case.output,
-        prompt_ref=prompt.ref,
-        prompt_hash=prompt.hash,
-        task=prompt.meta.task,
-        messages=[dict(m) for m in slot.messages],
-        inputs=dict(slot.inputs),
-        expect=[*({"check": e.check, **e.kwargs} for e in prompt.meta.expect), *slot.case.expect],
-        output_schema=prompt.meta.output.schema_,
-        reference=slot.case.reference,
-        context=slot.case.context,
-        metadata={"case_id": slot.case.id, "model": slot.model, "sample_index": slot.sample_index},
-    )
-
-
-# -- progress -----------------------------------------------------------------------------------------------------
-
-
-class _NullReporter:
-    def start(self, total: int, done: int) -> None:
-        pass
-
-    def case(self, case: CaseResult) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-class RichReporter:
-    """A progress bar on stderr with ETA and the live pass rate."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]eval[/]"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TextColumn("pass {task.fields[rate]}"),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self.passed = self.seen = 0
-        self.task: Any = None
-
-    def start(self, total: int, done: int) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task("eval", total=total, completed=done, rate="-")
-
-    def case(self, case: CaseResult) -> None:
-        self.seen += 1
-        self.passed += case.passed
-        self.progress.update(self.task, advance=1, rate=f"{self.passed / self.seen:.0%}")
-
-    def note(self, text: str) -> None:
-        self.progress.console.print(f"[yellow]{text}[/]")
-
-    def stop(self) -> None:
-        self.progress.stop()
