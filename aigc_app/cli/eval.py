@@ -109,7 +109,7 @@ def eval_cmd(
         plan = build_plan(suite, config=config, options=options)
         if not quiet:
             err_console().print(plan.table())
-        for note in plan.notes:
+        for note in plan.notes:  # the tiny offline model's warning: said before the run and again after it
             print_warning(note)
         try:
             results = run_suite(suite, config=config, store=store, options=options, plan=plan)
@@ -118,6 +118,9 @@ def eval_cmd(
             err_console().print(f"resume it with: [bold]{exc.info.resume_command}[/]")
             sys.exit(130)
         _summary(results)
+        for note in results.info.notes:
+            if not note.startswith("failed:"):  # a failure is the last line, below
+                print_warning(note)
         _write_report(results, report_path)
         regressed = _compare(base, results, tolerance) if base is not None else False
     _exit(results.info, regressed and fail_on_regression)
