@@ -349,3 +349,46 @@ def test_json_prompts_go_through_structured_output(server, config, store) -> Non
     body = next(r.body for r in server.requests if r.path.endswith("/chat/completions"))
     assert body["response_format"]["type"] == "json_schema"
     assert isinstance(json.loads(results.cases[0].output), dict)
+
+
+def test_no_cache_keeps_the_fresh_answers_beside_the_stored_ones(lib, server, config, store) -> None:
+    suite = EvalSuite.model_validate(suite_data(2))
+    first = run_suite(suite, config=config, store=store, options=RunOptions(prompts_dirs=[lib], quiet=True))
+    server.script(Answer(content="fresh one"), Answer(content="fresh two"))
+    options = RunOptions(prompts_dirs=[lib], quiet=True, no_cache=True, concurrency=1)
+    again = run_suite(suite, config=config, store=store, options=options)
+    assert [c.output for c in again.cases] == ["fresh one", "fresh two"] and not any(c.cached for c in again.cases)
+    assert all(c.output.startswith("You said") for c in store.load_run(first.info.run_id).cases)
+
+
+class Recorder:
+    """A Reporter that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def start(self, total: int, done: int) -> None:
+        self.events.append(("start", total, done))
+
+    def case(self, case) -> None:
+        self.events.append(("case", case.case_id, case.passed))
+
+    def note(self, text: str) -> None:
+        self.events.append(("note", text))
+
+    def stop(self) -> None:
+        self.events.append(("stop",))
+
+
+def test_the_reporter_hears_every_case_and_a_resume_starts_from_what_is_done(lib, server, config, store) -> None:
+    server.script(Answer(content="ok"), Fault.unauthorized())
+    recorder = Recorder()
+    suite = EvalSuite.model_validate(suite_data(2))
+    first = run_suite(suite, config=config, store=store, options=RunOptions(prompts_dirs=[lib], reporter=recorder,
+                                                                            concurrency=1))  # fmt: skip
+    assert recorder.events[0] == ("start", 2, 0) and recorder.events[-1] == ("stop",)
+    assert sorted(e[1] for e in recorder.events if e[0] == "case") == ["p0", "p1"]
+    again = Recorder()
+    run_suite(suite, config=config, store=store, options=RunOptions(prompts_dirs=[lib], reporter=again,
+                                                                    resume=first.info.run_id))  # fmt: skip
+    assert again.events[0] == ("start", 2, 1) and [e[1] for e in again.events if e[0] == "case"] == ["p1"]
