@@ -1,0 +1,69 @@
+"""Task chains: typed factories over the prompt library, grouped by task (``writing``, ``marketing``, ``education``).
+
+from chains import marketing
+variants = marketing.ad_copy(model="openai:gpt-4o-mini").invoke({"product_name": "Aurora", "audience": "runners"})
+
+Each factory is pinned to a prompt reference range (``ref=`` overrides it), takes its pydantic input model or a
+mapping, and returns its pydantic output (validated, with one repair attempt; see :func:`chains.chain.chain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chains.chain import ChainError, chain
+
+__all__ = ["TaskInput", "sections", "task_chain"]
+
+
+class TaskInput(BaseModel):
+    """Base of task input models: unknown fields are errors; fields left as None take the prompt's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def task_chain(
+    ref: str,
+    input_model: type[TaskInput],
+    output: type[BaseModel],
+    *,
+    name: str,
+    pick: Callable[[Any], Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    **chain_kwargs: Any,
+) -> Runnable[Any, Any]:
+    """``input_model -> chain(ref, output=output) [-> pick]``, named ``name`` for callbacks."""
+
+    def inputs(value: Any) -> dict[str, Any]:
+        data = value.model_dump() if isinstance(value, BaseModel) else {**(defaults or {}), **dict(value)}
+        try:
+            checked = input_model.model_validate(data)
+        except ValidationError as exc:
+            raise ChainError(f"{name}: invalid input for {input_model.__name__}: {exc}") from None
+        return checked.model_dump(exclude_none=True)
+
+    body = RunnableLambda(inputs, name="validate_input") | chain(ref, output=output, **chain_kwargs)
+    if pick is not None:
+        body = body | RunnableLambda(pick, name="pick")
+    return body.with_types(input_type=input_model).with_config(run_name=name)
+
+
+def sections(text: str, level: str = "## ") -> dict[str, str]:
+    """Markdown ``## Heading`` sections of ``text`` as ``{heading: body}`` (heading text before any ``:``)."""
+    found: dict[str, str] = {}
+    current: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(level):
+            if current is not None:
+                found[current] = "\n".join(lines).strip()
+            current, lines = line[len(level) :].split(":", 1)[0].strip(), []
+        elif current is not None:
+            lines.append(line)
+    if current is not None:
+        found[current] = "\n".join(lines).strip()
+    return found
