@@ -13,9 +13,10 @@ Paths compared (each against the same local OpenAI-compatible server, 0 ms laten
 The server (``chains.testing.OpenAIServer``: stdlib, thread per connection) runs in its own process so that it does
 not share the client's GIL. Its capacity is probed with a lean client (raw asyncio sockets over 64 keep-alive
 connections, a prebuilt request): when that reaches well above the raw client's throughput, the server is not the
-bottleneck and the ratios measure client overhead. Sequential paths take turns call by call; concurrent bursts
-take turns within each round; every ratio is taken within a round, then the median over rounds is reported, so
-each path sees the same machine state. The client's CPU time per call (``time.process_time``) is reported beside
+bottleneck and the ratios measure client overhead. Paths take turns within each round (a block of sequential
+calls, or a concurrent burst, each followed by a short pause so that one path's background threads do not bill the
+next); every ratio is taken within a round, then the median over rounds is reported, so each path sees the same
+machine state. The client's CPU time per call (``time.process_time``) is reported beside
 the wall-clock figures: on a shared machine it is the steadier measure of overhead.
 """
 
@@ -42,6 +43,7 @@ CONCURRENCY = 64
 ROUNDS = int(os.environ.get("AIGC_BENCH_ROUNDS", "7"))
 SEQUENTIAL_CALLS = int(os.environ.get("AIGC_BENCH_SEQ_CALLS", "60"))  # per path per round
 CONCURRENT_CALLS = int(os.environ.get("AIGC_BENCH_CONC_CALLS", "640"))  # per path per round, 64 in flight
+SETTLE_S = 0.3  # pause after each path's block or burst
 RESULTS = Path(os.environ.get("AIGC_BENCH_ROUTER_OUT", Path(__file__).parent / "results" / "router.json"))
 
 
@@ -145,21 +147,19 @@ def litellm_router(base_url: str) -> Any | None:
 # -- measuring ------------------------------------------------------------------------------------------------
 
 
-def sequential_round(paths: dict[str, Callable[[], Any]], n: int) -> dict[str, tuple[float, float]]:
-    """Per path: (median wall ms per call, client CPU ms per call) over ``n`` calls, the paths taking turns
-    call by call so that every path sees the same moments of a busy machine."""
-    wall: dict[str, list[float]] = {name: [] for name in paths}
-    cpu = dict.fromkeys(paths, 0.0)
-    for call in paths.values():  # warm-up: connections, lazy imports, first-call caches
-        for _ in range(5):
-            call()
+def sequential_block(call: Callable[[], Any], n: int) -> tuple[float, float]:
+    """(median wall ms per call, client CPU ms per call) over ``n`` calls one after another, after a warm-up."""
+    for _ in range(5):
+        call()
+    wall = []
+    cpu_start = time.process_time()
     for _ in range(n):
-        for name, call in paths.items():
-            cpu_start, start = time.process_time(), time.perf_counter()
-            call()
-            wall[name].append(time.perf_counter() - start)
-            cpu[name] += time.process_time() - cpu_start
-    return {name: (statistics.median(wall[name]) * 1000, cpu[name] / n * 1000) for name in paths}
+        start = time.perf_counter()
+        call()
+        wall.append(time.perf_counter() - start)
+    cpu = (time.process_time() - cpu_start) / n * 1000
+    time.sleep(SETTLE_S)  # let background work (litellm logs each call on a thread) finish before the next path
+    return statistics.median(wall) * 1000, cpu
 
 
 async def concurrent_burst(call: Callable[[], Awaitable[Any]], n: int) -> tuple[float, float]:
@@ -175,7 +175,9 @@ async def concurrent_burst(call: Callable[[], Awaitable[Any]], n: int) -> tuple[
     await asyncio.gather(*(call() for _ in range(CONCURRENCY)))  # warm-up: open the pool's connections
     cpu_start, start = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return n / (time.perf_counter() - start), (time.process_time() - cpu_start) / n * 1000
+    figures = n / (time.perf_counter() - start), (time.process_time() - cpu_start) / n * 1000
+    await asyncio.sleep(SETTLE_S)
+    return figures
 
 
 async def server_capacity(base_url: str, n: int) -> float:
@@ -217,7 +219,7 @@ def measure(rounds: int = ROUNDS) -> dict[str, Any]:
     """All figures: medians over interleaved rounds; ratios are taken within each round, then their median."""
     with ServerProcess() as server:
         paths = sequential_paths(server.base_url)
-        seq = [sequential_round(paths, SEQUENTIAL_CALLS) for _ in range(rounds)]
+        seq = [{name: sequential_block(call, SEQUENTIAL_CALLS) for name, call in paths.items()} for _ in range(rounds)]
         conc, capacity = asyncio.run(_concurrent_rounds(server.base_url, rounds))
     names = list(paths)
     figures: dict[str, Any] = {

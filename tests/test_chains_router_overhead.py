@@ -171,3 +171,31 @@ def test_readable_tells_an_idle_socket_from_a_closed_one() -> None:
     finally:
         ours.close()
     assert _readable(ours) is True  # closed here: fileno() is -1
+
+
+class _Inner:
+    """The least a network stream needs for _ProbedStream: its socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def get_extra_info(self, info: str) -> object:
+        return self.sock if info == "socket" else None
+
+
+def test_an_open_connection_is_trusted_for_the_probe_window_then_checked_again() -> None:
+    import time
+
+    from chains.openai_backend import _PROBE_TTL_S
+
+    ours, theirs = socket.socketpair()
+    try:
+        stream = _ProbedStream(_Inner(ours))
+        assert stream.get_extra_info("is_readable") is False
+        theirs.close()
+        assert stream.get_extra_info("is_readable") is False  # found open moments ago: not asked again
+        time.sleep(_PROBE_TTL_S * 2)
+        assert stream.get_extra_info("is_readable") is True  # asked again: the server closed it
+        assert stream.get_extra_info("socket") is ours
+    finally:
+        ours.close()
