@@ -133,6 +133,7 @@ def chain(
     registry: PromptRegistry | None = None,
     config: ModelsConfig | None = None,
     query: Callable[[dict[str, Any]], str] | None = None,
+    route: str | None = None,
     **model_kwargs: Any,
 ) -> Runnable[Any, Any]:
     """A Runnable from a prompt reference (or a Prompt), a model and an output type.
@@ -145,6 +146,7 @@ def chain(
     With ``retriever``, a prompt that declares a ``context`` input gets the top passages for ``query(inputs)``
     (default: the string inputs joined) and the chain returns :class:`Grounded`. With ``examples``, the selected
     examples (dicts with ``input`` and ``output``) go in as user/assistant turns before the final user message.
+    ``route`` names the router backend to call (default: the router's choice, or the id given as ``model``);
     ``model_kwargs`` (``max_tokens``, ``temperature``, ...) override the prompt's generation defaults.
     """
     prompt = ref_or_prompt if isinstance(ref_or_prompt, Prompt) else (registry or PromptRegistry()).get(ref_or_prompt)
@@ -154,7 +156,7 @@ def chain(
             f"use a prompt with a context input (e.g. education/quiz) or drop the retriever"
         )
     chat = resolve_model(model, config)
-    model_id = model if isinstance(model, str) else None
+    model_id = route or (model if isinstance(model, str) else None)
     options = {**_model_options(prompt, chat, model_id), **model_kwargs}
     schema = _output_schema(prompt, output)
     steps: Runnable[Any, Any] = RunnableLambda(_as_dict, name="inputs")

@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from chains.chain import ChainError, chain
+from prompts.template import _split_list
 
 __all__ = ["TaskInput", "sections", "task_chain"]
 
@@ -24,6 +25,15 @@ class TaskInput(BaseModel):
     """Base of task input models: unknown fields are errors; fields left as None take the prompt's defaults."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_from_strings(cls, data: Any) -> Any:
+        """``--var key_benefits=a,b`` or ``'["a", "b"]'``: strings fill list fields, as for prompt inputs."""
+        if not isinstance(data, dict):
+            return data
+        lists = {n for n, f in cls.model_fields.items() if "list[" in str(f.annotation)}
+        return {k: _split_list(v) if k in lists else v for k, v in data.items()}
 
 
 def task_chain(
