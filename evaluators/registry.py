@@ -1,8 +1,8 @@
 """Evaluators are found by name through a registry of factories.
 
 Built-in areas each expose ``EVALUATORS: dict[name, factory]`` (adherence, safety, fluency, semantic, diversity,
-judge). Third parties add evaluators through the ``aigc.evaluators`` entry-point group; each entry point names a
-factory ``(**params) -> Evaluator``.
+judge, grounded). Third parties add evaluators through the ``aigc.evaluators`` entry-point group; each entry point
+names a factory ``(**params) -> Evaluator``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ AREAS = (
     "evaluators.semantic",
     "evaluators.diversity",
     "evaluators.judge",
+    "evaluators.grounded",
 )
 Factory = Callable[..., Evaluator]
 
