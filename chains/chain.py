@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -145,7 +146,8 @@ def chain(
 
     With ``retriever``, a prompt that declares a ``context`` input gets the top passages for ``query(inputs)``
     (default: the string inputs joined) and the chain returns :class:`Grounded`. With ``examples``, the selected
-    examples (dicts with ``input`` and ``output``) go in as user/assistant turns before the final user message.
+    examples (dicts with ``input`` and ``output``, chosen by similarity to the final user message, passed to the
+    selector as ``input`` beside the prompt's inputs) go in as user/assistant turns before the final user message.
     ``route`` names the router backend to call (default: the router's choice, or the id given as ``model``);
     ``model_kwargs`` (``max_tokens``, ``temperature``, ...) override the prompt's generation defaults.
     """
@@ -163,7 +165,7 @@ def chain(
     if retriever is not None:
         steps = steps | _retrieve_step(prompt, retriever, query or _default_query)
     if examples is not None:
-        steps = steps | _examples_step(examples)
+        steps = steps | _examples_step(prompt, examples)
     render = RunnableLambda(lambda state: _render(prompt, state, schema), name="render")
     if schema is None:
         bound = chat.bind(**options).with_config(run_name="model")
@@ -218,7 +220,9 @@ def _retrieve_step(prompt: Prompt, retriever: BaseRetriever, query: Callable[[di
     return RunnableLambda(run, afunc=arun, name="retrieve")
 
 
-def _examples_step(selector: BaseExampleSelector) -> Runnable:
+def _examples_step(prompt: Prompt, selector: BaseExampleSelector) -> Runnable:
+    """Examples chosen by similarity to the final user message (``input``) and the prompt's input values."""
+
     def turns(example: Mapping[str, Any]) -> list[BaseMessage]:
         if "input" not in example or "output" not in example:
             raise ChainError(
@@ -229,14 +233,17 @@ def _examples_step(selector: BaseExampleSelector) -> Runnable:
         text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
         return [HumanMessage(str(example["input"])), AIMessage(text)]
 
+    def variables(state: dict[str, Any]) -> dict[str, str]:
+        values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in state["inputs"].items()}
+        last = [m for m in prompt.to_messages(state["inputs"]) if m.role == "user"][-1]
+        return {**values, "input": last.content}
+
     def run(state: dict[str, Any]) -> dict[str, Any]:
-        variables = {k: v if isinstance(v, str) else json.dumps(v) for k, v in state["inputs"].items()}
-        chosen = selector.select_examples(variables)
+        chosen = selector.select_examples(variables(state))
         return {**state, "examples": [m for example in chosen for m in turns(example)]}
 
     async def arun(state: dict[str, Any]) -> dict[str, Any]:
-        variables = {k: v if isinstance(v, str) else json.dumps(v) for k, v in state["inputs"].items()}
-        chosen = await selector.aselect_examples(variables)
+        chosen = await selector.aselect_examples(variables(state))
         return {**state, "examples": [m for example in chosen for m in turns(example)]}
 
     return RunnableLambda(run, afunc=arun, name="examples")
@@ -299,7 +306,7 @@ def _parser(prompt: Prompt, model: Runnable, schema: Any) -> Runnable:
     def check(raw: BaseMessage, inputs: dict[str, Any]) -> tuple[Any, Exception | None]:
         try:
             return validate_output(schema, raw.text, inputs), None
-        except (ValueError, TypeError) as exc:  # JSON syntax, pydantic (ValidationError) or JSON Schema errors
+        except (ValueError, TypeError, jsonschema.ValidationError) as exc:  # JSON syntax, pydantic, JSON Schema
             return None, exc
 
     def fail(raw: BaseMessage, error: Exception) -> StructuredOutputError:

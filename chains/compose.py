@@ -15,13 +15,14 @@ from ``config`` (a :class:`~chains.config.ModelsConfig`) or extended from the Ro
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
-from pydantic import BaseModel, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, computed_field, model_validator
 
 from chains.chain import ChainError, ModelLike, TextOutput, chain
 from chains.config import ModelsConfig
@@ -36,6 +37,7 @@ from prompts import PromptRegistry
 __all__ = [
     "ANSWER_KEY_CHECK",
     "CHAINS",
+    "COMPOSITIONS",
     "CRITIQUE",
     "DRAFT",
     "OUTLINE",
@@ -50,9 +52,11 @@ __all__ = [
     "PackBrief",
     "Polished",
     "RankedVariant",
+    "UnknownChain",
     "WritingBrief",
     "WritingResult",
     "campaign",
+    "get_chain",
     "pack",
     "pipeline",
 ]
@@ -198,12 +202,16 @@ def campaign(
     registry: PromptRegistry | None = None,
     ad_copy_ref: str = marketing.AD_COPY,
     critique_ref: str = CRITIQUE,
+    **model_kwargs: Any,
 ) -> Runnable[CampaignBrief, Campaign]:
-    """``CampaignBrief -> Campaign``: steps ``draft``, ``critique``, ``rank``."""
+    """``CampaignBrief -> Campaign``: steps ``draft``, ``critique``, ``rank``.
+
+    ``model_kwargs`` (``max_tokens``, ``temperature``, ...) apply to every step, over the prompts' defaults.
+    """
     steps = _Steps(model, models, config, ("draft", "critique"))
-    registry = registry or PromptRegistry()
-    draft = marketing.ad_copy(ref=ad_copy_ref, registry=registry, config=config, **steps.kwargs("draft"))
-    critique = chain(critique_ref, output=Critique, registry=registry, config=config, **steps.kwargs("critique"))
+    common = {"registry": registry or PromptRegistry(), "config": config, **model_kwargs}
+    draft = marketing.ad_copy(ref=ad_copy_ref, **common, **steps.kwargs("draft"))
+    critique = chain(critique_ref, output=Critique, **common, **steps.kwargs("critique"))
     brief = RunnableLambda(lambda v: {"brief": _brief(CampaignBrief, v)}, name="brief")
     return (
         brief
@@ -281,11 +289,13 @@ class EducationPack(BaseModel):
     quiz: Quiz
     check: AnswerKeyCheck
 
+    @computed_field
     @property
     def consistent(self) -> bool:
         """Whether every keyed answer is correct and covered by the plan."""
         return all(i.correct and i.covered_by_plan for i in self.check.items)
 
+    @computed_field
     @property
     def problems(self) -> list[str]:
         """The questions whose key is wrong or not taught, with the checker's note."""
@@ -310,11 +320,11 @@ def pack(
     lesson_plan_ref: str = edu.LESSON_PLAN,
     quiz_ref: str = edu.QUIZ,
     check_ref: str = ANSWER_KEY_CHECK,
+    **model_kwargs: Any,
 ) -> Runnable[PackBrief, EducationPack]:
     """``PackBrief -> EducationPack``: steps ``lesson_plan``, ``quiz`` (grounded in the plan), ``check``."""
     steps = _Steps(model, models, config, ("lesson_plan", "quiz", "check"))
-    registry = registry or PromptRegistry()
-    common = {"registry": registry, "config": config}
+    common = {"registry": registry or PromptRegistry(), "config": config, **model_kwargs}
     plan = edu.lesson_plan(ref=lesson_plan_ref, **common, **steps.kwargs("lesson_plan"))
     quiz = edu.quiz(ref=quiz_ref, **common, **steps.kwargs("quiz"))
     check = chain(check_ref, output=AnswerKeyCheck, **common, **steps.kwargs("check"))
@@ -437,11 +447,11 @@ def pipeline(
     outline_ref: str = OUTLINE,
     draft_ref: str = DRAFT,
     polish_ref: str = POLISH,
+    **model_kwargs: Any,
 ) -> Runnable[WritingBrief, WritingResult]:
     """``WritingBrief -> WritingResult``: steps ``outline``, ``draft``, ``polish``."""
     steps = _Steps(model, models, config, ("outline", "draft", "polish"))
-    registry = registry or PromptRegistry()
-    common = {"registry": registry, "config": config}
+    common = {"registry": registry or PromptRegistry(), "config": config, **model_kwargs}
     outline = chain(outline_ref, output=Outline, **common, **steps.kwargs("outline"))
     draft = chain(draft_ref, output=Draft, **common, **steps.kwargs("draft"))
     polish = chain(polish_ref, output=Polished, **common, **steps.kwargs("polish"))
@@ -488,3 +498,20 @@ CHAINS: dict[str, Callable[..., Runnable[Any, Any]]] = {
     "education.lesson_plan": edu.lesson_plan,
 }
 """Every named chain: compositions and task chains, as ``aigc run NAME`` finds them."""
+COMPOSITIONS = frozenset({"marketing.campaign", "education.pack", "writing.pipeline"})
+
+
+class UnknownChain(ChainError, LookupError):
+    """No chain has this name; ``suggestions`` lists near names."""
+
+    def __init__(self, name: str, suggestions: list[str]) -> None:
+        self.suggestions = suggestions
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown chain {name!r} (chains: {', '.join(sorted(CHAINS))}).{hint}")
+
+
+def get_chain(name: str) -> Callable[..., Runnable[Any, Any]]:
+    """The factory of a named chain (``marketing.campaign``, ``education.quiz``, ...)."""
+    if name in CHAINS:
+        return CHAINS[name]
+    raise UnknownChain(name, difflib.get_close_matches(name, list(CHAINS), n=3, cutoff=0.5))
