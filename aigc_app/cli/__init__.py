@@ -11,6 +11,7 @@ from aigc_app.cli.compare import compare_cmd
 from aigc_app.cli.eval import eval_cmd
 from aigc_app.cli.evaluators import evaluators_group
 from aigc_app.cli.generate import generate_cmd
+from aigc_app.cli.kb import kb_group
 from aigc_app.cli.models import models_group
 from aigc_app.cli.prompts import prompts_group
 from aigc_app.cli.report import report_cmd
@@ -33,6 +34,7 @@ cli.add_command(eval_cmd)
 cli.add_command(report_cmd)
 cli.add_command(runs_group)
 cli.add_command(compare_cmd)
+cli.add_command(kb_group)
 
 
 def run(argv: list[str] | None = None) -> int:

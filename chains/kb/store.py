@@ -248,15 +248,13 @@ class KnowledgeBase:
         return embed_texts(texts, batch_size=_EMBED_BATCH)
 
     def remove(self, source: str | Path) -> int:
-        """Delete every chunk of one source file; the number deleted (0 when the source is not there)."""
-        key = source if isinstance(source, str) and source in self._source_keys() else source_key(Path(source))
-        ids = self.collection.get(where={"source": key}, include=[])["ids"]
-        if ids:
-            self.collection.delete(ids=ids)
-        return len(ids)
-
-    def _source_keys(self) -> set[str]:
-        return {s.source for s in self.sources()}
+        """Delete every chunk of one source file (as stored, or a path to it); the number deleted (0: none)."""
+        for key in dict.fromkeys([str(source), source_key(Path(source))]):
+            ids = self.collection.get(where={"source": key}, include=[])["ids"]
+            if ids:
+                self.collection.delete(ids=ids)
+                return len(ids)
+        return 0
 
     def sources(self) -> list[SourceInfo]:
         """The files in this collection with their chunk counts."""
