@@ -15,7 +15,6 @@ import asyncio
 import random
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,6 @@ from langchain_core.callbacks import (
     CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -50,14 +48,13 @@ from chains.errors import (
 from chains.model_store import default_local_model
 from chains.openai_backend import classify_error
 from chains.registry import ModelRegistry
+from chains.shortcuts import calls_directly, first_message, unobserved_messages, untraced, with_run_id
 from chains.structured import structured_runnable
 from chains.tracing import ls_params
 
 __all__ = ["Router"]
 
 _ROUTER_KWARGS = ("model", "task", "cache", "sample_index")
-_TRACING_KWARGS = ("ls_structured_output_format", "structured_output_format")  # for callbacks only
-_RUN_PREFIX = "lc_run-"  # LangChain's prefix for message ids it derives from run ids
 # Backend calls run without the caller's callbacks: the router's own run reports tokens, usage and the route,
 # and passing callbacks on would report every call and every token twice.
 _ISOLATED: dict[str, Any] = {"callbacks": []}
@@ -341,10 +338,10 @@ class Router(BaseChatModel):
     ) -> AIMessage:
         """``BaseChatModel.invoke``; when no callback handler listens, without setting up a run nobody would see."""
         config = ensure_config(config)
-        messages = self._unobserved(input, config, kwargs, CallbackManager)
+        messages = unobserved_messages(self, input, config, kwargs, CallbackManager)
         if messages is None:
             return super().invoke(input, config, stop=stop, **kwargs)
-        return _finished(self._route(messages, stop, _untraced(kwargs)))
+        return with_run_id(self._route(messages, stop, untraced(kwargs)))
 
     async def ainvoke(
         self,
@@ -356,38 +353,10 @@ class Router(BaseChatModel):
     ) -> AIMessage:
         """``BaseChatModel.ainvoke``, with the same shortcut as :meth:`invoke`."""
         config = ensure_config(config)
-        messages = self._unobserved(input, config, kwargs, AsyncCallbackManager)
+        messages = unobserved_messages(self, input, config, kwargs, AsyncCallbackManager)
         if messages is None:
             return await super().ainvoke(input, config, stop=stop, **kwargs)
-        return _finished(await self._aroute(messages, stop, _untraced(kwargs)))
-
-    def _unobserved(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig,
-        kwargs: dict[str, Any],
-        manager: type[CallbackManager] | type[AsyncCallbackManager],
-    ) -> list[BaseMessage] | None:
-        """The input's messages when a LangChain run would add nothing: no handler (callbacks, tracing, debug,
-        verbose), no LangChain cache or rate limiter, plain text content, no streaming; else None."""
-        if self.rate_limiter is not None or "stream" in kwargs or self.output_version not in (None, "v0"):
-            return None
-        if self.cache is not False and (self.cache is not None or get_llm_cache() is not None):
-            return None
-        callbacks = manager.configure(
-            config.get("callbacks"),
-            self.callbacks,
-            self.verbose,
-            config.get("tags"),
-            self.tags,
-            config.get("metadata"),
-            self.metadata,
-        )
-        if callbacks.handlers:
-            return None
-        messages = self._convert_input(input).to_messages()
-        # LangChain normalises content blocks (audio, files) before _generate; plain text needs nothing
-        return messages if all(isinstance(m.content, str) for m in messages) else None
+        return with_run_id(await self._aroute(messages, stop, untraced(kwargs)))
 
     # -- calls --------------------------------------------------------------------------------------
 
@@ -463,15 +432,15 @@ class Router(BaseChatModel):
     def _call(self, model_id: str, messages: list[BaseMessage], params: dict[str, Any]) -> BaseMessage:
         """One attempt on one backend: its ``_generate`` directly when ``invoke`` would add nothing but cost."""
         backend = self.backends[model_id]
-        if _direct(backend, params):
-            return _message(backend._generate(messages, **params))
+        if calls_directly(backend, params):
+            return first_message(backend._generate(messages, **params))
         return backend.invoke(messages, _ISOLATED, **params)
 
     async def _acall(self, model_id: str, messages: list[BaseMessage], params: dict[str, Any]) -> BaseMessage:
         """The async attempt: the backend's own ``_agenerate`` (natively async for the openai backend)."""
         backend = self.backends[model_id]
-        if _direct(backend, params):
-            return _message(await backend._agenerate(messages, **params))
+        if calls_directly(backend, params):
+            return first_message(await backend._agenerate(messages, **params))
         return await backend.ainvoke(messages, _ISOLATED, **params)
 
     def _cached(self, call: _Call, model_id: str) -> AIMessage | None:
@@ -679,48 +648,6 @@ def _result(message: AIMessage) -> ChatResult:
         generations=[ChatGeneration(message=message)],
         llm_output={"aigc_route": message.response_metadata["aigc_route"]},
     )
-
-
-def _untraced(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Call kwargs without those only callbacks read (LangChain pops them before ``_generate``)."""
-    return {k: v for k, v in kwargs.items() if k not in _TRACING_KWARGS}
-
-
-def _finished(message: AIMessage) -> AIMessage:
-    """The answer as ``invoke`` returns it: an id when the backend gave none (LangChain derives one from its run)."""
-    if message.id is None:
-        message.id = f"{_RUN_PREFIX}-{uuid.uuid4()}-0"
-    return message
-
-
-def _direct(backend: BaseChatModel, params: dict[str, Any]) -> bool:
-    """Whether calling ``backend._generate`` directly is the same as ``backend.invoke`` with no callbacks.
-
-    ``invoke`` sets up a callback manager and a run (a second time: the router's own run already reports the
-    call), which costs more than the router's whole bookkeeping. It adds behaviour only when the backend has its
-    own callbacks, a rate limiter, an LLM cache (its own or LangChain's global one), content-block output, or
-    streams by itself; then the router goes through ``invoke``.
-    """
-    cache = backend.cache
-    return (
-        not backend.callbacks
-        and backend.rate_limiter is None
-        and (cache is False or (cache is None and get_llm_cache() is None))
-        and backend.output_version in (None, "v0")
-        and not getattr(backend, "streaming", False)
-        and "stream" not in params
-    )
-
-
-def _message(result: ChatResult) -> BaseMessage:
-    """The first generation's message with the metadata ``invoke`` would give it (generation info, llm output)."""
-    generation = result.generations[0]
-    message = generation.message
-    metadata = {**(generation.generation_info or {}), **message.response_metadata}
-    if len(result.generations) == 1 and result.llm_output is not None:
-        metadata = {**result.llm_output, **metadata}
-    message.response_metadata = metadata
-    return message
 
 
 def _chain(first: AIMessageChunk, rest: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
