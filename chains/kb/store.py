@@ -295,11 +295,13 @@ class KnowledgeBase:
             raise InvalidKBRequest(f"collection {self.name!r}: k must be at least 1, got {k}")
         n = max(fetch_k or 4 * k, k) if mmr else k
         include = ["documents", "metadatas", "distances", *(["embeddings"] if mmr else [])]
+        from chromadb.errors import InvalidArgumentError
+
         try:
             found = self.collection.query(
                 query_embeddings=[vector], n_results=n, where=dict(where) if where else None, include=include
             )
-        except ValueError as exc:
+        except (ValueError, InvalidArgumentError) as exc:
             raise InvalidKBRequest(f"collection {self.name!r}: bad filter {dict(where or {})!r}: {exc}") from None
         passages = [
             Passage(i, d or "", str((m or {}).get("source", "")), 1.0 - float(dist), dict(m or {}))
