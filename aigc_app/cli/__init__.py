@@ -15,6 +15,7 @@ from aigc_app.cli.kb import kb_group
 from aigc_app.cli.models import models_group
 from aigc_app.cli.prompts import prompts_group
 from aigc_app.cli.report import report_cmd
+from aigc_app.cli.run import run_cmd
 from aigc_app.cli.runs import runs_group
 
 __all__ = ["cli", "main", "run"]
@@ -35,6 +36,7 @@ cli.add_command(report_cmd)
 cli.add_command(runs_group)
 cli.add_command(compare_cmd)
 cli.add_command(kb_group)
+cli.add_command(run_cmd)
 
 
 def run(argv: list[str] | None = None) -> int:
