@@ -23,6 +23,7 @@ from prompts import PromptRegistry
 
 REGISTRY = PromptRegistry()
 AD = {"product_name": "Aurora Trail 2", "audience": "trail runners", "variants": 1}
+PASSAGES = [("plants.md", "Photosynthesis makes glucose."), ("rocks.md", "Basalt is volcanic.")]
 VARIANT = {"angle": "outcome", "headline": "Finish strong", "body": "Aurora Trail 2 grips.", "cta": "Shop Now"}
 
 
@@ -138,12 +139,11 @@ def retriever(texts: list[tuple[str, str]]) -> Any:
 
 
 def test_a_retriever_fills_the_context_input_and_the_result_names_its_sources(server, config) -> None:
-    passages = [("plants.md", "Photosynthesis makes glucose."), ("rocks.md", "Basalt is volcanic.")]
     quiz = {"topic": "Photosynthesis makes glucose.", "grade_level": 6}  # the query equals one passage exactly
     answer = {"topic": "plants", "grade_level": 6, "questions": []}
     server.script(json.dumps(answer), json.dumps(answer))
     steps = Steps()
-    runnable = chain("education/quiz", "openai:gpt-test", config=config, retriever=retriever(passages), output="text")
+    runnable = chain("education/quiz", "openai:gpt-test", config=config, retriever=retriever(PASSAGES), output="text")
     result = runnable.invoke(quiz, {"callbacks": [steps]})
     assert isinstance(result, Grounded) and result.metadata == {"sources": [{"id": "plants.md", "source": "plants.md"}]}
     assert "[1] Photosynthesis makes glucose." in last_user(server.requests[-1])
@@ -226,3 +226,20 @@ def test_build_chain_still_serves_existing_callers(server, config) -> None:
         config.model_copy(update={"router": config.router.model_copy(update={"default": "openai:gpt-test"})})
     )
     assert build_chain(REGISTRY.get("writing/rewrite"), router).invoke({"text": "x"}) == "plain"
+
+
+def test_a_structured_grounded_result_carries_the_parsed_value(server, config) -> None:
+    question = {
+        "question": "What do plants make?",
+        "type": "short_answer",
+        "options": [],
+        "answer": "Glucose",
+        "explanation": "Photosynthesis makes glucose.",
+        "difficulty": "easy",
+    }
+    answer = {"topic": "plants", "grade_level": 6, "questions": [question]}
+    server.script("no json here", json.dumps(answer))
+    quiz = {"topic": "Photosynthesis makes glucose.", "grade_level": 6}
+    runnable = chain("education/quiz@1.0.0", "openai:gpt-test", config=config, retriever=retriever(PASSAGES))
+    result = runnable.invoke(quiz)
+    assert result.output == answer and [s.source for s in result.sources] == ["plants.md"]
