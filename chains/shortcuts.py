@@ -49,18 +49,13 @@ def unobserved_messages(
     else None."""
     if not _plain(model, kwargs):
         return None
-    callbacks = manager.configure(
-        config.get("callbacks"),
-        model.callbacks,
-        model.verbose,
-        config.get("tags"),
-        model.tags,
-        config.get("metadata"),
-        model.metadata,
-    )
-    if callbacks.handlers:
+    # tags and metadata only label handlers' runs: without them LangChain finds the same handlers, for less
+    if manager.configure(config.get("callbacks"), model.callbacks, model.verbose).handlers:
         return None
-    messages = model._convert_input(input).to_messages()
+    if isinstance(input, list) and all(isinstance(m, BaseMessage) for m in input):
+        messages = input
+    else:
+        messages = model._convert_input(input).to_messages()
     # LangChain normalises content blocks (audio, files) before _generate; plain text needs nothing
     return messages if all(isinstance(m.content, str) for m in messages) else None
 
