@@ -11,7 +11,7 @@ print(results.info.status, sum(c.passed for c in results.cases), "/", len(result
 """
 
 from aigc_app.runner.cases import Case, filter_cases, resolve_cases
-from aigc_app.runner.errors import CostLimitExceeded, RunError, RunFailed, RunInterrupted, SuiteError
+from aigc_app.runner.errors import CostLimitExceeded, RunError, RunInterrupted, SuiteError
 from aigc_app.runner.execute import AdaptiveLimit, RunOptions, arun_suite, resolve_options, run_suite
 from aigc_app.runner.models import ModelChoice, best_available_model
 from aigc_app.runner.plan import Plan, Slot, build_plan
@@ -37,7 +37,6 @@ __all__ = [
     "Plan",
     "Reporter",
     "RunError",
-    "RunFailed",
     "RunInterrupted",
     "RunOptions",
     "Slot",

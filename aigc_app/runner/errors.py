@@ -1,9 +1,8 @@
 """Errors of the eval runner (the ``RunError`` branch of the tree drawn in ``prompts/errors.py``)::
 
-RunError
+RunError                            (a model failing every case is not an error: the run's status is failed)
 ├── SuiteError        (ValueError)   the suite file, its cases or its references cannot be used
 ├── CostLimitExceeded               the estimated cost is over --max-cost: the run did not start
-├── RunFailed                       a model failed every case, or nothing could be generated
 └── RunInterrupted                  Ctrl-C: the run is marked interrupted and can be resumed
 """
 
@@ -16,7 +15,7 @@ from prompts.errors import AigcError
 if TYPE_CHECKING:
     from aigc_app.results import RunInfo
 
-__all__ = ["CostLimitExceeded", "RunError", "RunFailed", "RunInterrupted", "SuiteError"]
+__all__ = ["CostLimitExceeded", "RunError", "RunInterrupted", "SuiteError"]
 
 
 class RunError(AigcError):
@@ -29,14 +28,6 @@ class SuiteError(RunError, ValueError):
 
 class CostLimitExceeded(RunError):
     """The estimated cost of the plan is over the limit given with --max-cost."""
-
-
-class RunFailed(RunError):
-    """The run ended without usable results (``info`` says how far it got)."""
-
-    def __init__(self, message: str, info: RunInfo | None = None) -> None:
-        self.info = info
-        super().__init__(message)
 
 
 class RunInterrupted(RunError):
