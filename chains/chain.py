@@ -145,7 +145,7 @@ def chain(
     the model the error, then :class:`StructuredOutputError` with the raw output (``.raw``).
 
     With ``retriever``, a prompt that declares a ``context`` input gets the top passages for ``query(inputs)``
-    (default: the string inputs joined) and the chain returns :class:`Grounded`. With ``examples``, the selected
+    (default: the string inputs given, joined) and the chain returns :class:`Grounded`. With ``examples``, the selected
     examples (dicts with ``input`` and ``output``, chosen by similarity to the final user message, passed to the
     selector as ``input`` beside the prompt's inputs) go in as user/assistant turns before the final user message.
     ``route`` names the router backend to call (default: the router's choice, or the id given as ``model``);
@@ -161,7 +161,7 @@ def chain(
     model_id = route or (model if isinstance(model, str) else None)
     options = {**_model_options(prompt, chat, model_id), **model_kwargs}
     schema = _output_schema(prompt, output)
-    steps: Runnable[Any, Any] = RunnableLambda(_as_dict, name="inputs")
+    steps: Runnable[Any, Any] = RunnableLambda(lambda value: _as_dict(prompt, value), name="inputs")
     if retriever is not None:
         steps = steps | _retrieve_step(prompt, retriever, query or _default_query)
     if examples is not None:
@@ -186,11 +186,12 @@ def _output_schema(prompt: Prompt, output: Output) -> type[BaseModel] | dict[str
     raise ChainError(f"output must be 'text', a JSON Schema dict or a pydantic class, not {output!r}")
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
+def _as_dict(prompt: Prompt, value: Any) -> dict[str, Any]:
+    """The chain's state: the input values checked against the prompt, its defaults filled in."""
     if isinstance(value, BaseModel):
-        return {"inputs": value.model_dump(exclude_none=True)}
+        value = value.model_dump(exclude_none=True)
     if isinstance(value, Mapping):
-        return {"inputs": dict(value)}
+        return {"inputs": prompt.validate_inputs(value), "given": dict(value)}
     raise ChainError(f"a chain takes a mapping of input values or a pydantic input model, not {type(value).__name__}")
 
 
@@ -212,10 +213,10 @@ def _retrieve_step(prompt: Prompt, retriever: BaseRetriever, query: Callable[[di
         return {**state, "inputs": {**state["inputs"], "context": context}, "sources": sources}
 
     def run(state: dict[str, Any], config: Any) -> dict[str, Any]:
-        return fill(state, retriever.invoke(query(state["inputs"]), config))
+        return fill(state, retriever.invoke(query(state["given"]), config))
 
     async def arun(state: dict[str, Any], config: Any) -> dict[str, Any]:
-        return fill(state, await retriever.ainvoke(query(state["inputs"]), config))
+        return fill(state, await retriever.ainvoke(query(state["given"]), config))
 
     return RunnableLambda(run, afunc=arun, name="retrieve")
 
@@ -234,7 +235,7 @@ def _examples_step(prompt: Prompt, selector: BaseExampleSelector) -> Runnable:
         return [HumanMessage(str(example["input"])), AIMessage(text)]
 
     def variables(state: dict[str, Any]) -> dict[str, str]:
-        values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in state["inputs"].items()}
+        values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in state["given"].items()}
         last = [m for m in prompt.to_messages(state["inputs"]) if m.role == "user"][-1]
         return {**values, "input": last.content}
 
@@ -256,7 +257,8 @@ def _render(prompt: Prompt, state: dict[str, Any], schema: Any) -> list[BaseMess
         last = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
         messages = [*messages[:last], *shots, *messages[last:]]
     if isinstance(schema, dict) or (isinstance(schema, type) and _is_json_class(schema)):
-        instruction = _INSTRUCTION.format(schema=json.dumps(json_schema_of(schema), ensure_ascii=False))
+        narrowed = _json_schema(schema, state["inputs"])
+        instruction = _INSTRUCTION.format(schema=json.dumps(narrowed, ensure_ascii=False))
         messages = [SystemMessage(instruction), *messages]
     return messages
 
@@ -271,16 +273,45 @@ def _with_sources(steps: Runnable, body: Runnable) -> Runnable:
     return steps | both | RunnableLambda(lambda r: Grounded(r["output"], r["sources"]), name="grounded")
 
 
-def _hint(schema: Any) -> dict[str, Any]:
+def _json_schema(schema: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema for this call: a pydantic class may narrow it to the inputs with ``response_schema(inputs)``
+    (say, exactly the number of items asked for), which grammar-constrained local decoding then enforces."""
+    narrow = getattr(schema, "response_schema", None)
+    return narrow(inputs) if callable(narrow) else json_schema_of(schema)
+
+
+def _hint(schema: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(schema, type) and not _is_json_class(schema):
         return {}
-    json_schema = json_schema_of(schema)
+    json_schema = _json_schema(schema, inputs)
     return {
         "response_format": {
             "type": "json_schema",
             "json_schema": {"name": _schema_name(json_schema), "schema": json_schema, "strict": False},
         }
     }
+
+
+class _Call:
+    """The model step of a structured chain: the call options plus the per-call schema hint."""
+
+    def __init__(self, chat: BaseChatModel, options: dict[str, Any], schema: Any) -> None:
+        self.chat, self.options, self.schema = chat, options, schema
+
+    def invoke(self, messages: list[BaseMessage], inputs: dict[str, Any], config: Any) -> BaseMessage:
+        return self.chat.invoke(messages, config, **self.options, **_hint(self.schema, inputs))
+
+    async def ainvoke(self, messages: list[BaseMessage], inputs: dict[str, Any], config: Any) -> BaseMessage:
+        return await self.chat.ainvoke(messages, config, **self.options, **_hint(self.schema, inputs))
+
+    def runnable(self) -> Runnable:
+        def run(state: dict[str, Any], config: Any) -> BaseMessage:
+            return self.invoke(state["messages"], state["inputs"], config)
+
+        async def arun(state: dict[str, Any], config: Any) -> BaseMessage:
+            return await self.ainvoke(state["messages"], state["inputs"], config)
+
+        return RunnableLambda(run, afunc=arun, name="model")
 
 
 def _structured_body(
@@ -292,17 +323,15 @@ def _structured_body(
     *,
     grounded: bool,
 ) -> Runnable:
-    bound = chat.bind(**options, **_hint(schema)).with_config(run_name="model")
-    parse = _parser(prompt, bound, schema)
-    generate = RunnablePassthrough.assign(messages=render) | RunnablePassthrough.assign(
-        raw=(lambda s: s["messages"]) | bound
-    )
+    call = _Call(chat, options, schema)
+    parse = _parser(prompt, call, schema)
+    generate = RunnablePassthrough.assign(messages=render) | RunnablePassthrough.assign(raw=call.runnable())
     if grounded:
         return generate | parse | RunnableLambda(lambda r: Grounded(r[0], r[1]), name="grounded")
     return generate | parse | RunnableLambda(lambda r: r[0], name="output")
 
 
-def _parser(prompt: Prompt, model: Runnable, schema: Any) -> Runnable:
+def _parser(prompt: Prompt, model: _Call, schema: Any) -> Runnable:
     def check(raw: BaseMessage, inputs: dict[str, Any]) -> tuple[Any, Exception | None]:
         try:
             return validate_output(schema, raw.text, inputs), None
@@ -326,7 +355,7 @@ def _parser(prompt: Prompt, model: Runnable, schema: Any) -> Runnable:
     def run(state: dict[str, Any], config: Any) -> tuple[Any, list[Source]]:
         parsed, error = check(state["raw"], state["inputs"])
         if error is not None:
-            raw = model.invoke(repair(state, error), config)
+            raw = model.invoke(repair(state, error), state["inputs"], config)
             parsed, error = check(raw, state["inputs"])
             if error is not None:
                 raise fail(raw, error) from error
@@ -335,7 +364,7 @@ def _parser(prompt: Prompt, model: Runnable, schema: Any) -> Runnable:
     async def arun(state: dict[str, Any], config: Any) -> tuple[Any, list[Source]]:
         parsed, error = check(state["raw"], state["inputs"])
         if error is not None:
-            raw = await model.ainvoke(repair(state, error), config)
+            raw = await model.ainvoke(repair(state, error), state["inputs"], config)
             parsed, error = check(raw, state["inputs"])
             if error is not None:
                 raise fail(raw, error) from error

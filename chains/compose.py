@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
@@ -28,7 +28,7 @@ from chains.chain import ChainError, ModelLike, TextOutput, chain
 from chains.config import ModelsConfig
 from chains.registry import ModelRegistry
 from chains.router import Router
-from chains.tasks import TaskInput, marketing, writing
+from chains.tasks import TaskInput, exact_items, marketing, writing
 from chains.tasks import education as edu
 from chains.tasks.education import LessonPlan, Quiz
 from chains.tasks.marketing import AdVariant
@@ -144,14 +144,19 @@ class Review(BaseModel):
     index: int = Field(ge=1)
     score: int = Field(ge=1, le=10)
     on_brand: bool
-    issues: list[str] = Field(default_factory=list)
-    reason: str = Field(min_length=1)
+    issues: list[Annotated[str, Field(min_length=1, max_length=160)]] = Field(default_factory=list, max_length=5)
+    reason: str = Field(min_length=1, max_length=300)
 
 
 class Critique(BaseModel):
     """One review per variant, each index once."""
 
     reviews: list[Review] = Field(min_length=1)
+
+    @classmethod
+    def response_schema(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The schema with one review per variant."""
+        return exact_items(cls, "reviews", len(inputs.get("variants") or []) or None, high=10)
 
     @model_validator(mode="after")
     def _one_each(self, info: ValidationInfo) -> Critique:
@@ -274,6 +279,11 @@ class AnswerKeyCheck(BaseModel):
 
     items: list[KeyItem] = Field(min_length=1)
 
+    @classmethod
+    def response_schema(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The schema with one check per question."""
+        return exact_items(cls, "items", len(inputs.get("questions") or []) or None)
+
     @model_validator(mode="after")
     def _one_each(self, info: ValidationInfo) -> AnswerKeyCheck:
         count = len(_inputs(info).get("questions") or self.items)
@@ -377,15 +387,20 @@ class WritingBrief(TaskInput):
 class Section(BaseModel):
     """One outline section."""
 
-    heading: str = Field(min_length=1)
-    points: list[str] = Field(min_length=1)
+    heading: str = Field(min_length=1, max_length=80)
+    points: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=6)
 
 
 class Outline(BaseModel):
     """A title and its sections (as many as asked for)."""
 
-    title: str = Field(min_length=1)
+    title: str = Field(min_length=1, max_length=120)
     sections: list[Section] = Field(min_length=2, max_length=8)
+
+    @classmethod
+    def response_schema(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The schema with exactly the number of sections asked for."""
+        return exact_items(cls, "sections", inputs.get("sections"), low=2, high=8)
 
     @model_validator(mode="after")
     def _count(self, info: ValidationInfo) -> Outline:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from chains.chain import ChainError, chain
 from prompts.template import _split_list
 
-__all__ = ["TaskInput", "sections", "task_chain"]
+__all__ = ["TaskInput", "exact_items", "sections", "task_chain"]
 
 
 class TaskInput(BaseModel):
@@ -77,3 +77,16 @@ def sections(text: str, level: str = "## ") -> dict[str, str]:
     if current is not None:
         found[current] = "\n".join(lines).strip()
     return found
+
+
+def exact_items(model: type[BaseModel], field: str, count: Any, *, low: int = 1, high: int = 20) -> dict[str, Any]:
+    """``model``'s JSON Schema with list ``field`` held to ``count`` items (clamped to low..high), when known.
+
+    Output classes return this from ``response_schema(inputs)``, so a grammar-constrained local model writes
+    exactly the number of items asked for instead of being told so after the fact.
+    """
+    schema = model.model_json_schema()
+    if isinstance(count, int) and not isinstance(count, bool):
+        n = min(max(count, low), high)
+        schema["properties"][field] = {**schema["properties"][field], "minItems": n, "maxItems": n}
+    return schema

@@ -9,7 +9,7 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field, ValidationInfo, model_validator
 
 from chains.chain import ModelLike, TextOutput
-from chains.tasks import TaskInput, sections, task_chain
+from chains.tasks import TaskInput, exact_items, sections, task_chain
 
 __all__ = [
     "LANGUAGE_DIALOGUE",
@@ -84,6 +84,11 @@ class Quiz(BaseModel):
     topic: str = Field(min_length=1)
     grade_level: int = Field(ge=1, le=12)
     questions: list[Question] = Field(min_length=1, max_length=20)
+
+    @classmethod
+    def response_schema(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The schema with exactly the number of questions asked for."""
+        return exact_items(cls, "questions", inputs.get("num_questions"))
 
     @model_validator(mode="after")
     def _as_asked(self, info: ValidationInfo) -> Quiz:

@@ -9,7 +9,7 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field, ValidationInfo, model_validator
 
 from chains.chain import ModelLike, TextOutput
-from chains.tasks import TaskInput, task_chain
+from chains.tasks import TaskInput, exact_items, task_chain
 
 __all__ = [
     "AD_COPY",
@@ -55,16 +55,21 @@ class AdCopyInput(TaskInput):
 class AdVariant(BaseModel):
     """One ad variant: the angle it leads with, headline, body and call to action."""
 
-    angle: str = Field(min_length=1)
-    headline: str = Field(min_length=1)
-    body: str = Field(min_length=1)
-    cta: str = Field(min_length=1, description="Call to action.")
+    angle: str = Field(min_length=1, max_length=40)
+    headline: str = Field(min_length=1, max_length=70)
+    body: str = Field(min_length=1, max_length=250)
+    cta: str = Field(min_length=1, max_length=20, description="Call to action.")
 
 
 class AdCopy(BaseModel):
     """The prompt's answer: exactly the number of variants asked for."""
 
     variants: list[AdVariant] = Field(min_length=1, max_length=10)
+
+    @classmethod
+    def response_schema(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The schema with exactly the number of variants asked for."""
+        return exact_items(cls, "variants", inputs.get("variants"), high=10)
 
     @model_validator(mode="after")
     def _count(self, info: ValidationInfo) -> AdCopy:
