@@ -90,6 +90,11 @@ def test_collection_records_the_model_and_refuses_another(kb: KnowledgeBase, doc
     kb.client.create_collection("foreign", embedding_function=kb.collection._embedding_function)
     with pytest.raises(EmbeddingMismatch, match="records no embedding model"):
         KnowledgeBase.open(kb.client, "foreign")
+    from chromadb.utils.embedding_functions import DefaultEmbeddingFunction  # built, never called (it downloads)
+
+    kb.client.create_collection("chroma-default", embedding_function=DefaultEmbeddingFunction())
+    with pytest.raises(EmbeddingMismatch, match="conflict: new: aigc-minilm-l6-v2 vs persisted: default"):
+        KnowledgeBase.open(kb.client, "chroma-default")
 
 
 def test_unknown_and_bad_collection_names(kb: KnowledgeBase) -> None:

@@ -172,12 +172,15 @@ class KnowledgeBase:
         """Open (or create) collection ``name``; refuse it if it was built with another model or dimension."""
         _check_name(name)
         if create:
-            collection = client.get_or_create_collection(
-                name,
-                metadata={MODEL_KEY: model, DIMENSION_KEY: dimension},
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=MiniLMFunction(),
-            )
+            try:
+                collection = client.get_or_create_collection(
+                    name,
+                    metadata={MODEL_KEY: model, DIMENSION_KEY: dimension},
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=MiniLMFunction(),
+                )
+            except ValueError as exc:  # Chroma refuses an embedding function other than the one it recorded
+                raise EmbeddingMismatch(f"collection {name!r}: {exc}") from None
         else:
             collection = _get(client, name)
         _check_model(collection, model, dimension)
