@@ -148,19 +148,18 @@ def test_unknown_steps_and_chains_are_named(config) -> None:
 
 @pytest.mark.real_model
 def test_a_full_composition_on_smollm2_validates(smollm2_path) -> None:
-    """The writing pipeline end to end on the real local model, every step decoded under its schema or checked."""
+    """The marketing campaign end to end on the real local model: both steps decoded under their (narrowed)
+    schemas, parsed and validated, then ranked."""
     from chains import ChatTransformers
 
     model = ChatTransformers(model=str(smollm2_path), dtype="bfloat16")
-    result = compose.pipeline(model, max_tokens=160, temperature=0).invoke(
-        {
-            "topic": "Why sleep matters for students",
-            "audience": "high-school students",
-            "sections": 2,
-            "word_count": 120,
-        }
-    )
-    assert isinstance(result, compose.WritingResult)
-    assert len(result.outline.sections) == 2 and result.text.strip()
-    for section in result.outline.sections:
-        assert f"## {section.heading}".lower() in result.text.lower()
+    brief = {
+        "product_name": "Aurora Trail 2",
+        "audience": "trail runners",
+        "variants": 1,
+        "brand_guide": "Calm and specific. No hype, no exclamation marks.",
+    }
+    result = compose.campaign(model, max_tokens=320, temperature=0).invoke(brief)
+    assert isinstance(result, compose.Campaign) and len(result.ranked) == 1
+    top = result.ranked[0]
+    assert top.rank == 1 and 1 <= top.score <= 10 and top.variant.headline.strip() and top.reason.strip()
