@@ -332,9 +332,11 @@ def _structured_body(
 
 
 def _parser(prompt: Prompt, model: _Call, schema: Any) -> Runnable:
+    checker = _json_validator(schema) if isinstance(schema, dict) else schema
+
     def check(raw: BaseMessage, inputs: dict[str, Any]) -> tuple[Any, Exception | None]:
         try:
-            return validate_output(schema, raw.text, inputs), None
+            return validate_output(checker, raw.text, inputs), None
         except (ValueError, TypeError, jsonschema.ValidationError) as exc:  # JSON syntax, pydantic, JSON Schema
             return None, exc
 
@@ -378,15 +380,26 @@ def _is_json_class_or_dict(schema: Any) -> bool:
 
 
 def validate_output(schema: Any, text: str, inputs: Mapping[str, Any] | None = None) -> Any:
-    """``text`` checked against ``schema``: JSON for a dict or a pydantic class, the whole text for a text class.
+    """``text`` checked against ``schema``: JSON for a JSON Schema (dict or validator) or a pydantic class, the
+    whole text for a :class:`TextOutput` class.
 
     Pydantic classes get ``{"inputs": inputs}`` as validation context.
     """
-    from chains.structured import _validate, extract_json
+    from chains.structured import extract_json
 
     context = {"inputs": dict(inputs or {})}
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         if not _is_json_class(schema):
             return schema.model_validate({"text": text.strip()}, context=context)
         return schema.model_validate(extract_json(text), context=context)
-    return _validate(schema, text)
+    validator = _json_validator(schema) if isinstance(schema, dict) else schema
+    value = extract_json(text)
+    validator.validate(value)
+    return value
+
+
+def _json_validator(schema: dict[str, Any]) -> Any:
+    """A JSON Schema validator, the schema itself checked once (``jsonschema.validate`` re-checks it per call)."""
+    kind = jsonschema.validators.validator_for(schema)
+    kind.check_schema(schema)
+    return kind(schema)
