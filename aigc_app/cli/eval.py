@@ -139,33 +139,25 @@ def _baseline(store: ResultsStore, ref: str, suite: str) -> RunResults:
 
 
 def _summary(results: RunResults) -> None:
-    try:
-        from aigc_app.reports import summary_table
-    except ImportError as exc:
-        print_warning(f"no summary table: the reports package is missing ({exc})")
-        return
+    from aigc_app.reports import summary_table
+
     console().print(summary_table(results))
 
 
 def _write_report(results: RunResults, path: Path | None) -> None:
-    try:
-        from aigc_app.reports import write_report
-    except ImportError as exc:
-        print_warning(f"no HTML report: the reports package is missing ({exc})")
-        return
+    from aigc_app.reports import write_report
+
     target = path or Path(".aigc") / "reports" / f"{results.info.run_id}.html"
     written = write_report(results, "html", target)
-    console().print(f"report: {written}")
+    console().print(f"report: {written}", markup=False, highlight=False)
 
 
 def _compare(base: RunResults, results: RunResults, tolerance: float) -> bool:
-    try:
-        from aigc_app.compare import compare_runs, render_comparison
-    except ImportError as exc:
-        print_warning(f"no comparison: the compare package is missing ({exc})")
-        return False
+    from aigc_app.cli.output import is_tty
+    from aigc_app.compare import compare_runs, render_comparison
+
     comparison = compare_runs(base, results, tolerance=tolerance)
-    console().print(render_comparison(comparison))
+    click.echo(render_comparison(comparison, color=is_tty()), nl=False)
     return bool(comparison.regressed)
 
 
