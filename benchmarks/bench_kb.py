@@ -6,8 +6,8 @@ sides the same precomputed vectors: ours through ``KnowledgeBase.add_chunks(chun
 ``search_vector``, LangChain's through an ``Embeddings`` that returns the precomputed vector of each text (a dict
 look-up, paid outside the timed region where possible). Vectors beyond the first ``EMBEDDED`` are real MiniLM vectors
 of distinct chunks with small Gaussian noise added and renormalised (embedding 100,000 texts on 2 cores would take
-many minutes and measure MiniLM again, not the store). Queries alternate between the two sides (one of ours, one of
-LangChain's) so that load from other processes falls on both alike.
+many minutes and measure MiniLM again, not the store). Writes (batches of 5,000) and queries alternate between the
+two sides, so that load from other processes on a shared machine falls on both alike.
 
 python benchmarks/bench_kb.py                    # prints a table, writes benchmarks/results/kb.json
 python benchmarks/bench_kb.py --sizes 10000      # a quicker run
@@ -82,8 +82,11 @@ class Precomputed:
         return self.table[text]
 
 
-def ours(client: Any, name: str, texts: list[str], vecs: np.ndarray) -> tuple[float, Callable[[Any], int]]:
-    """Ingest with chains.kb; the seconds it took and a query function."""
+Side = tuple[Callable[[int, int], None], Callable[[Any], int], Callable[[], int]]  # write(a, b), search(q), count()
+
+
+def ours(client: Any, name: str, texts: list[str], vecs: np.ndarray) -> Side:
+    """chains.kb: write chunks[a:b] with their vectors, search by vector, count."""
     from chains.kb import KnowledgeBase
     from chains.kb.ingest import Chunk, chunk_id
 
@@ -92,48 +95,58 @@ def ours(client: Any, name: str, texts: list[str], vecs: np.ndarray) -> tuple[fl
         Chunk(chunk_id("bench.md", i, t), t, {"source": "bench.md", "title": "bench", "chunk": i, "file_hash": "x"})
         for i, t in enumerate(texts)
     ]
-    start = time.perf_counter()
-    for at in range(0, len(chunks), BATCH):
-        kb.add_chunks(chunks[at : at + BATCH], vecs[at : at + BATCH])
-    ingest = time.perf_counter() - start
-    assert kb.count() == len(texts)
-    return ingest, lambda q: len(kb.search_vector(q, k=K))
+    return (
+        lambda a, b: kb.add_chunks(chunks[a:b], vecs[a:b]),
+        lambda q: len(kb.search_vector(q, k=K)),
+        kb.count,
+    )
 
 
-def langchain(client: Any, name: str, texts: list[str], vecs: np.ndarray) -> tuple[float, Callable[[Any], int]]:
-    """Ingest with langchain_chroma.Chroma; the seconds it took and a query function."""
+def langchain(client: Any, name: str, texts: list[str], vecs: np.ndarray) -> Side:
+    """langchain_chroma.Chroma with the precomputed vectors: the same three operations."""
     from langchain_chroma import Chroma
 
-    table = dict(zip(texts, vecs.tolist(), strict=True))
     store = Chroma(
         collection_name=name,
-        embedding_function=Precomputed(table),
+        embedding_function=Precomputed(dict(zip(texts, vecs.tolist(), strict=True))),
         client=client,
         collection_configuration={"hnsw": {"space": "cosine"}},
     )
     ids = [f"lc-{i}" for i in range(len(texts))]
     metas = [{"source": "bench.md", "title": "bench", "chunk": i, "file_hash": "x"} for i in range(len(texts))]
-    start = time.perf_counter()
-    for at in range(0, len(texts), BATCH):
-        store.add_texts(texts[at : at + BATCH], metadatas=metas[at : at + BATCH], ids=ids[at : at + BATCH])
-    ingest = time.perf_counter() - start
-    assert store._collection.count() == len(texts)
-    return ingest, lambda q: len(store.similarity_search_by_vector_with_relevance_scores(q, k=K))
+
+    def write(a: int, b: int) -> None:
+        store.add_texts(texts[a:b], metadatas=metas[a:b], ids=ids[a:b])
+
+    return (
+        write,
+        lambda q: len(store.similarity_search_by_vector_with_relevance_scores(q, k=K)),
+        store._collection.count,
+    )
+
+
+SIDES = ("aigc", "langchain")
 
 
 def compare(clients: dict[str, Any], n: int, texts: list[str], vecs: np.ndarray, queries: np.ndarray) -> list[dict]:
-    """Both sides on one store kind: ingest each, then alternate their queries."""
-    ingest_s, search = {}, {}
-    for side, setup in (("aigc", ours), ("langchain", langchain)):
-        ingest_s[side], search[side] = setup(clients[side], f"{side}-{n}", texts, vecs)
-    inputs = {"aigc": list(queries), "langchain": queries.tolist()}  # each side's own query type, made beforehand
-    latencies: dict[str, list[float]] = {"aigc": [], "langchain": []}
-    for i in range(len(queries)):
-        for side in ("aigc", "langchain") if i % 2 == 0 else ("langchain", "aigc"):
+    """Both sides on one store kind, batch by batch and query by query in alternating order."""
+    setups = {"aigc": ours, "langchain": langchain}
+    sides = {side: setups[side](clients[side], f"{side}-{n}", texts, vecs) for side in SIDES}
+    ingest_s = dict.fromkeys(SIDES, 0.0)
+    for number, at in enumerate(range(0, n, BATCH)):
+        for side in SIDES if number % 2 == 0 else SIDES[::-1]:
             t0 = time.perf_counter()
-            assert search[side](inputs[side][i]) == K
+            sides[side][0](at, at + BATCH)
+            ingest_s[side] += time.perf_counter() - t0
+    assert all(sides[side][2]() == n for side in SIDES)
+    inputs = {"aigc": list(queries), "langchain": queries.tolist()}  # each side's own query type, made beforehand
+    latencies: dict[str, list[float]] = {side: [] for side in SIDES}
+    for i in range(len(queries)):
+        for side in SIDES if i % 2 == 0 else SIDES[::-1]:
+            t0 = time.perf_counter()
+            assert sides[side][1](inputs[side][i]) == K
             latencies[side].append(time.perf_counter() - t0)
-    return [_figures(n, ingest_s[side], latencies[side]) | {"impl": side} for side in ("aigc", "langchain")]
+    return [_figures(n, ingest_s[side], latencies[side]) | {"impl": side} for side in SIDES]
 
 
 def _figures(n: int, ingest: float, latencies: list[float]) -> dict[str, float]:
