@@ -1,7 +1,8 @@
 """Few-shot examples chosen by similarity from a Chroma collection: a LangChain ``BaseExampleSelector``.
 
 Examples are records: lines of an ingested JSONL file, rows of a CSV, or dicts given to ``add_example``. The
-selector matches the input variables against the examples' input fields and returns the stored records.
+selector matches the input variables against the examples' input fields and returns the stored records. Records
+shaped ``{"input": ..., "output": ...}`` (what ``chains.chain`` turns into few-shot turns) are matched on ``input``.
 
     selector = kb.example_selector(k=3, input_keys=["product"])
     selector.add_example({"product": "trail shoe", "ad": "Grip that never quits."})
@@ -31,7 +32,10 @@ class KBExampleSelector(BaseExampleSelector):
         self.input_keys = input_keys
 
     def _text(self, variables: dict[str, Any]) -> str:
-        keys = self.input_keys or sorted(variables)
+        """What is embedded: the input keys' values (default: ``input`` when there is one, else every key)."""
+        keys = self.input_keys or (["input"] if "input" in variables else sorted(variables))
+        if len(keys) == 1:
+            return str(variables.get(keys[0], ""))
         return "\n".join(f"{key}: {variables[key]}" for key in keys if key in variables)
 
     def add_example(self, example: dict[str, str]) -> str:

@@ -38,7 +38,7 @@ CHUNK_SIZE = 1000  # characters; MiniLM reads about 256 word pieces (~1,000 char
 CHUNK_OVERLAP = 100
 SUFFIXES = (".md", ".markdown", ".txt", ".jsonl", ".csv", ".pdf")
 RECORD_KEY = "aigc:record"  # metadata key holding a JSONL/CSV record as JSON (the example selector reads it)
-_TEXT_FIELDS = ("text", "content", "page_content", "body")
+_TEXT_FIELDS = ("text", "content", "page_content", "body", "input")  # "input": a few-shot example
 
 
 @dataclass(frozen=True)
