@@ -90,6 +90,8 @@ def test_unknown_names_suggest_near_ones(server, capsys, name, hint) -> None:
     assert "Did you mean" in err and hint in err
 
 
-def test_step_models_are_for_compositions(server, capsys) -> None:
+def test_step_models_are_for_compositions_and_examples_for_prompts(server, capsys) -> None:
     assert run(["run", "marketing.ad_copy", "--step-model", "draft=openai:gpt-test"]) == 2
     assert "single-step chain" in capsys.readouterr().err
+    assert run(["run", "education.pack", "--example"]) == 2
+    assert "for a chain, give --var or --vars-file" in capsys.readouterr().err

@@ -71,6 +71,9 @@ def run_cmd(
     if "/" in name or "." not in name:
         _run_prompt(ref_or_chain, (pairs, vars_file, example), dirs, router, config, options, model_id, stream, as_json)
         return
+    if example:
+        hint = "fills a prompt's inputs; for a chain, give --var or --vars-file"
+        raise click.BadParameter(hint, param_hint="--example")
     values = {**(_read_vars_file(vars_file) if vars_file else {}), **_pairs(pairs, "--var")}
     _run_chain(ref_or_chain, values, dirs, router, config, options, _pairs(step_models, "--step-model"), as_json)
 
