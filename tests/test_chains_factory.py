@@ -243,3 +243,11 @@ def test_a_structured_grounded_result_carries_the_parsed_value(server, config) -
     runnable = chain("education/quiz@1.0.0", "openai:gpt-test", config=config, retriever=retriever(PASSAGES))
     result = runnable.invoke(quiz)
     assert result.output == answer and [s.source for s in result.sources] == ["plants.md"]
+
+
+def test_structured_chains_stream_and_batch_validated_values(server, config) -> None:
+    runnable = chain("marketing/ad_copy", "openai:gpt-test", config=config)
+    server.script("not json", json.dumps({"variants": [VARIANT]}))
+    assert list(runnable.stream(AD)) == [{"variants": [VARIANT]}]
+    server.script(*[json.dumps({"variants": [VARIANT]})] * 2)
+    assert runnable.batch([AD, AD]) == [{"variants": [VARIANT]}] * 2
