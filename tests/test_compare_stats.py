@@ -80,6 +80,16 @@ def test_mcnemar_without_discordant_pairs_is_one() -> None:
     assert stats.mcnemar_exact(0, 0) == 1.0
 
 
+def test_wilson_matches_statsmodels() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    for n in (1, 2, 7, 20, 100, 1000):
+        for successes in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            for alpha in (0.05, 0.1, 0.01):
+                expected = proportion_confint(successes, n, alpha=alpha, method="wilson")
+                assert stats.wilson(successes, n, alpha) == pytest.approx(expected, abs=1e-12)
+
+
 def test_wilson_matches_known_values() -> None:
     assert stats.wilson(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
     assert stats.wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)

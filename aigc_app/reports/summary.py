@@ -26,12 +26,9 @@ __all__ = [
 
 def wilson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float] | None:
     """The Wilson score interval for ``successes`` of ``n`` (None when ``n`` is 0)."""
-    if n <= 0:
-        return None
-    from statsmodels.stats.proportion import proportion_confint  # imported late: statsmodels loads pandas
+    from aigc_app.compare.stats import wilson as interval
 
-    low, high = proportion_confint(successes, n, alpha=alpha, method="wilson")
-    return float(low), float(high)
+    return interval(successes, n, alpha) if n > 0 else None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
