@@ -177,7 +177,8 @@ def _aigc_suites() -> dict[str, Any]:
 @pytest.fixture
 def aigc_score(aigc_prompts: PromptRegistry, _aigc_suites: dict[str, Any]) -> Callable[..., ScoreCheck]:
     """``aigc_score(output, *, prompt=None, inputs=None, suite="offline", **sample)``: score one output with an
-    evaluator suite (built-in name or YAML path); ``prompt`` is a ref whose task, inputs and expectations apply."""
+    evaluator suite (built-in name or YAML path); ``prompt`` is a ref whose task and expectations apply, rendered
+    with ``inputs`` (validated: a missing required input fails the test naming it; defaults fill the rest)."""
     from evaluators.base import Sample
     from evaluators.suite import load_suite
 
@@ -193,10 +194,7 @@ def aigc_score(aigc_prompts: PromptRegistry, _aigc_suites: dict[str, Any]) -> Ca
             if suite not in _aigc_suites:
                 _aigc_suites[suite] = load_suite(suite)
             if prompt is not None:
-                loaded = aigc_prompts.get(prompt)
-                values = dict(inputs or {})
-                examples = {k: s.example for k, s in loaded.meta.inputs.items() if s.example is not None}
-                item = Sample.from_prompt(loaded, {**examples, **values}, output, **sample)
+                item = Sample.from_prompt(aigc_prompts.get(prompt), dict(inputs or {}), output, **sample)
             else:
                 item = Sample(output=output, inputs=dict(inputs or {}), **sample)
             return ScoreCheck(output, _aigc_suites[suite].score([item])[0])

@@ -89,19 +89,23 @@ def test_score_assertions_pass_clean_text_and_explain_failures(project: pytest.P
             """
             def test_clean(aigc_score):
                 check = aigc_score("Hello Ada, it is lovely to see you again. Welcome back to the team.",
-                                   prompt="writing/greeting@1.0.0", suite="offline")
+                                   prompt="writing/greeting@1.0.0", inputs={"who": "Ada"}, suite="offline")
                 check.assert_passed()
                 assert check["degeneration"].passed
 
             def test_degenerate(aigc_score):
                 aigc_score("hello hello hello hello hello hello hello hello hello hello hello hello hello hello",
-                           prompt="writing/greeting@1.0.0").assert_passed()
+                           prompt="writing/greeting@1.0.0", inputs={"who": "Ada"}).assert_passed()
+
+            def test_missing_input(aigc_score):
+                aigc_score("Hello there, friend.", prompt="writing/greeting@1.0.0")
             """
         )
     )
     result = project.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*output failed its checks:*", "*degeneration*"])
+    result.stdout.fnmatch_lines(["*MissingVariables*who*"])
 
 
 SUITE = """\
