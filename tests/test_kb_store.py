@@ -129,15 +129,17 @@ def test_example_selector_returns_the_nearest_records(kb: KnowledgeBase, tmp_pat
         '{"product": "trail running shoe", "ad": "Grip that never quits."}\n'
         '{"product": "waterproof rain jacket", "ad": "Stay dry, stay moving."}\n'
     )
-    kb.ingest([examples])
+    (tmp_path / "guide.md").write_text("# Hiking boots guide\n\nHiking boots need ankle support.")
+    kb.ingest([examples, tmp_path / "guide.md"])  # a passage nearer the query than any example: never chosen
     selector = kb.example_selector(k=1, input_keys=["product"])
     assert isinstance(selector, BaseExampleSelector)
     assert selector.select_examples({"product": "hiking boots"}) == [
         {"product": "trail running shoe", "ad": "Grip that never quits."}
     ]
     added = {"product": "insulated winter parka", "ad": "Warmth, weighed in grams."}
-    assert selector.add_example(added) == selector.add_example(added) and kb.count() == 3
+    assert selector.add_example(added) == selector.add_example(added) and kb.count() == 4
     assert selector.select_examples({"product": "down coat for snow"}) == [added]
+    assert len(kb.example_selector(k=5).select_examples({"product": "boots"})) == 3
 
 
 def test_a_collection_reopens_in_another_process_without_chroma_s_default_embedder(

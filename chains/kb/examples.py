@@ -1,8 +1,9 @@
 """Few-shot examples chosen by similarity from a Chroma collection: a LangChain ``BaseExampleSelector``.
 
 Examples are records: lines of an ingested JSONL file, rows of a CSV, or dicts given to ``add_example``. The
-selector matches the input variables against the examples' input fields and returns the stored records. Records
-shaped ``{"input": ..., "output": ...}`` (what ``chains.chain`` turns into few-shot turns) are matched on ``input``.
+selector matches the input variables against the examples' input fields and returns the stored records; other
+chunks of the collection (Markdown, text, PDF passages) are never chosen. Records shaped ``{"input": ...,
+"output": ...}`` (what ``chains.chain`` turns into few-shot turns) are matched on ``input``.
 
     selector = kb.example_selector(k=3, input_keys=["product"])
     selector.add_example({"product": "trail shoe", "ad": "Grip that never quits."})
@@ -43,13 +44,13 @@ class KBExampleSelector(BaseExampleSelector):
         text = self._text(example)
         record = json.dumps(example, ensure_ascii=False, sort_keys=True, default=str)
         cid = chunk_id(_SOURCE, 0, record)
-        meta = {"source": _SOURCE, "title": "example", "chunk": 0, "file_hash": cid, RECORD_KEY: record}
+        meta = {"source": _SOURCE, "title": "example", "chunk": 0, "file_hash": cid, "record": True, RECORD_KEY: record}
         self.kb.add_chunks([Chunk(cid, text, meta)])
         return cid
 
     def select_examples(self, input_variables: dict[str, str]) -> list[dict[str, Any]]:
         """The stored examples nearest ``input_variables``, most similar first."""
-        passages = self.kb.search(self._text(input_variables), k=self.k)
+        passages = self.kb.search(self._text(input_variables), k=self.k, where={"record": True})
         return [_record(p) for p in passages]
 
 

@@ -179,7 +179,8 @@ def _record_section(record: dict[str, Any], line: int) -> Section:
     body = next((str(record[k]) for k in _TEXT_FIELDS if isinstance(record.get(k), str)), None)
     if body is None:
         body = "\n".join(f"{k}: {v}" for k, v in record.items() if v not in (None, ""))
-    meta: dict[str, Any] = {"line": line, RECORD_KEY: json.dumps(record, ensure_ascii=False, default=str)}
+    as_json = json.dumps(record, ensure_ascii=False, default=str)
+    meta: dict[str, Any] = {"line": line, "record": True, RECORD_KEY: as_json}
     if isinstance(record.get("title"), str):
         meta["title"] = record["title"]
     return body, meta
