@@ -66,7 +66,8 @@ def summary_table(results: RunResults) -> Table:
     shown, total = _shown_evaluators(results, 3 if label <= 20 else 2)
     caption = None
     if total > len(shown):
-        caption = f"means of the {len(shown)} most failing of {total} evaluators; all: --format md"
+        every = f"aigc report {results.info.run_id} -f md"
+        caption = f"means of the {len(shown)} most failing of {total} evaluators; all of them: {every}"
     table = Table(
         title="pass rate by variant (95% Wilson interval)",
         title_justify="left",
