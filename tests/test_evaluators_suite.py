@@ -209,9 +209,12 @@ def test_diversity_of_a_single_post_is_not_applicable_neither_pass_nor_fail() ->
 
 def test_cli_shows_not_applicable(capsys) -> None:
     args = ["evaluators", "score", "marketing/social_post", "--var", "platform=x", "--var", "topic=shoes"]
-    assert run([*args, "--output", "Loving our new trail shoe. #running #trail", "--suite", "marketing"]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if "diversity" in x)
+    code = run([*args, "--output", "Loving our new trail shoe. #running #trail", "--suite", "marketing"])
+    lines = capsys.readouterr().out.splitlines()
+    line = next(x for x in lines if "diversity" in x)
     assert "n/a" in line and "fail" not in line
+    # the exit status follows the gating verdicts only: a not-applicable check never fails the command
+    assert code == (1 if any("│ fail " in x for x in lines) else 0)
 
 
 # --- a missing optional package -----------------------------------------------------------------------------------
