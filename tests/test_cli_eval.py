@@ -73,7 +73,14 @@ def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """A test run in the background (nohup, `cmd &`) ignores SIGINT, and children inherit that: restore it so the
+    Ctrl-C test can send one."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def recorded(db: Path) -> int:

@@ -393,7 +393,10 @@ def test_script_file_and_command_line(tmp_path: Path) -> None:
     items = load_script(script)
     assert items[1] == Fault.rate_limit(retry_after=2) and items[2] == Answer(content="bye", finish_reason="stop")
     command = [sys.executable, "-m", "chains.testing.openai_server", "--port", "0", "--script", str(script)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1]) as process:
+    restore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731 (a background run ignores it)
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1], preexec_fn=restore_sigint
+    ) as process:
         try:
             assert process.stdout is not None
             base_url = process.stdout.readline().split(" on ")[1].split()[0]
