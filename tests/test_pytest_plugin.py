@@ -122,7 +122,7 @@ cases:
 def test_a_suite_runs_inside_pytest_and_failures_name_the_cases(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chains.testing import OpenAIServer
+    from chains.testing import Answer, OpenAIServer
 
     (project.path / "greetings.yaml").write_text(SUITE)
     project.makepyfile(
@@ -137,13 +137,23 @@ def test_a_suite_runs_inside_pytest_and_failures_name_the_cases(
             """
         )
     )
-    fine = "Hello Ada, welcome back. It is good to have you with us again this spring."
-    with OpenAIServer() as server:
+    # answers chosen by the request, not by arrival order: the two cases run concurrently
+    answers = {
+        "Ada": "Hello Ada, welcome back. It is good to have you with us again this spring.",
+        "Grace": "Hello Grace, welcome back. We are so glad you could join the team today.",
+    }
+
+    def respond(request: dict) -> Answer:
+        text = request["messages"][-1]["content"]
+        who = next(name for name in answers if name in text)
+        return Answer(content=" ".join(["welcome"] * 20) if who in degenerate else answers[who])
+
+    degenerate: set[str] = set()
+    with OpenAIServer(responder=respond) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-        server.script(fine, "Hello Grace, welcome back. We are so glad you could join the team today.")
         project.runpytest_subprocess().assert_outcomes(passed=1)
-        server.script(fine, " ".join(["welcome"] * 20))
+        degenerate.add("Grace")
         result = project.runpytest_subprocess()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*suite greetings*pass rate 50% is under 100%*", "*grace*", "*degeneration*"])
