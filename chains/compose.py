@@ -248,18 +248,9 @@ def _brief(model: type[TaskInput], value: Any) -> Any:
 # -- education pack ---------------------------------------------------------------------------------------
 
 
-class PackBrief(TaskInput):
-    """A lesson and the quiz that goes with it."""
+class PackBrief(edu.LessonPlanInput):
+    """A lesson (every lesson-plan input) and the quiz that goes with it."""
 
-    subject: str
-    topic: str
-    grade_level: int = Field(ge=1, le=12)
-    objectives: list[str] = Field(min_length=1)
-    duration_minutes: int | None = Field(None, ge=20)
-    prior_knowledge: str | None = None
-    class_profile: str | None = None
-    materials_available: list[str] | None = None
-    standards: list[str] | None = None
     num_questions: int | None = Field(None, ge=1, le=20)
     difficulty: Literal["easy", "medium", "hard", "mixed"] | None = None
     question_types: list[Literal["multiple_choice", "short_answer", "true_false"]] | None = None
