@@ -135,6 +135,25 @@ def smollm2_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def aigc_server(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`aigc serve` on a free 127.0.0.1 port (no API key) serving the tiny model as ``hf:<tiny_model_path>`` and
+    ``aigc:router`` (default: the tiny model); a temp store and suites folder. Yields the RunningServer
+    (``.base_url``); the served model id is ``f"hf:{tiny_model_path}"``."""
+    import yaml
+
+    from aigc_app.server import ServeSettings
+    from aigc_app.server.testing import running_server
+
+    folder = tmp_path_factory.mktemp("aigc-serve")
+    model = f"hf:{tiny_model_path}"
+    config = folder / "aigc.yaml"
+    config.write_text(yaml.safe_dump({"models": {"local": {"model": model}, "router": {"default": model}}}))
+    settings = ServeSettings(config=config, store=folder / "results.db", suites_dir=folder / "suites")
+    with running_server(settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def openai_server():
     """A real HTTP server on 127.0.0.1 speaking the OpenAI API, with scripted answers and faults."""
     from chains.testing import OpenAIServer
