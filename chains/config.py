@@ -34,6 +34,7 @@ __all__ = [
     "ModelsConfig",
     "OpenAISettings",
     "Price",
+    "RateLimit",
     "RetryPolicy",
     "RouterConfig",
     "RoutingRule",
@@ -111,6 +112,14 @@ class Price(_Strict):
     output: float = Field(ge=0)
 
 
+class RateLimit(_Strict):
+    """A backend's rate limit, shared by every worker of a run (the Ray executor keeps it in one actor)."""
+
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0, description="Prompt plus max_tokens, estimated per call.")
+    burst: float | None = Field(None, ge=1, description="Requests that may start at once; default: one second's.")
+
+
 class RoutingRule(_Strict):
     """When every given condition holds, route to ``use`` (first matching rule wins)."""
 
@@ -143,6 +152,7 @@ class RouterConfig(_Strict):
     prices: dict[str, Price] = Field(default_factory=dict)
     context_windows: dict[str, int] = Field(default_factory=dict)
     timeouts: dict[str, float] = Field(default_factory=dict, description="Seconds per call, per model id.")
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict, description="Per model id, for eval runs.")
     cache: CachePolicy = Field(default_factory=CachePolicy)
 
 

@@ -14,20 +14,20 @@ what is in flight and marks the run ``interrupted``: ``info.resume_command`` com
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aigc_app.results import CaseResult, RunInfo, RunResults, generation_key
 from aigc_app.runner.errors import RunInterrupted, SuiteError
-from aigc_app.runner.plan import Plan, Slot, build_plan
+from aigc_app.runner.plan import Plan, Slot, build_plan, estimate_tokens
 from aigc_app.runner.progress import NullReporter, Reporter, RichReporter
+from aigc_app.runner.ratelimit import AdaptiveLimit, PacedLimit, call_tokens, limit_for
 from aigc_app.runner.scoring import score_batch
 from aigc_app.runner.spec import EvalSuite
 
@@ -186,55 +186,9 @@ def _builtin(path: Path) -> bool:
 # -- concurrency --------------------------------------------------------------------------------------------------
 
 
-class AdaptiveLimit:
-    """At most ``limit`` calls in flight: halved on a rate limit (once per wave of calls), one more after each
-    ``limit`` successes in a row, never above ``maximum``."""
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = max(1, maximum)
-        self.limit = self.maximum
-        self.lowest = self.maximum
-        self.halvings = 0
-        self.active = 0
-        self._epoch = 0
-        self._streak = 0
-        self._cond = asyncio.Condition()
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[int]:
-        """Hold one of the ``limit`` places; yields the epoch to pass to :meth:`rate_limited`."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.active < self.limit)
-            self.active += 1
-        try:
-            yield self._epoch
-        finally:
-            async with self._cond:
-                self.active -= 1
-                self._cond.notify_all()
-
-    def rate_limited(self, epoch: int) -> bool:
-        """A call started in ``epoch`` was refused with 429: halve, unless a later refusal already did."""
-        self._streak = 0
-        if epoch != self._epoch:
-            return False
-        self._epoch += 1
-        self.limit = max(1, self.limit // 2)
-        self.lowest = min(self.lowest, self.limit)
-        self.halvings += 1
-        return True
-
-    def succeeded(self) -> None:
-        """A call succeeded: after ``limit`` in a row, allow one more."""
-        self._streak += 1
-        if self._streak >= self.limit and self.limit < self.maximum:
-            self.limit += 1
-            self._streak = 0
-
-
 @dataclass
 class _ModelState:
-    limit: AdaptiveLimit
+    limit: AdaptiveLimit | PacedLimit | Any  # anything with slot(tokens), succeeded(), rate_limited(epoch)
     router: Router
     successes: int = 0
     failures: int = 0
@@ -259,15 +213,28 @@ async def _execute(plan: Plan, config: ModelsConfig, store: ResultsStore, option
     reporter = options.reporter or (NullReporter() if options.quiet or not sys.stderr.isatty() else RichReporter())
     run = _Run(plan, config, store, options, info, reporter)
     for model in plan.models:
-        run.models[model] = _ModelState(AdaptiveLimit(options.concurrency), _router(config, model))
+        run.models[model] = _ModelState(limit_for(config, model, options.concurrency), _router(config, model))
     reporter.start(len(plan.slots), len(plan.slots) - len(todo))
+    try:
+        await run_slots(run, todo)
+    finally:
+        reporter.stop()
+        for state in run.models.values():
+            state.router.close()
+    for model, state in run.models.items():
+        note_rate_limits(run, model, state.limit.halvings, state.limit.lowest)
+
+
+async def run_slots(run: _Run, todo: Sequence[Slot]) -> None:
+    """Generate ``todo`` (per model at most ``options.concurrency`` at once) and score and record each case as
+    it finishes: the one code path of the local executor and of every Ray worker."""
     scorer = asyncio.create_task(_score_loop(run))
     workers: list[asyncio.Task[None]] = []
     try:
-        for model in plan.models:
+        for model in run.plan.models:
             pending = [s for s in todo if s.model == model]
             pending.reverse()  # workers pop from the end: slots run in plan order
-            for _ in range(min(options.concurrency, len(pending))):
+            for _ in range(min(run.options.concurrency, len(pending))):
                 workers.append(asyncio.create_task(_worker(run, pending)))
         await asyncio.gather(*workers)
         await run.queue.put(None)
@@ -277,15 +244,14 @@ async def _execute(plan: Plan, config: ModelsConfig, store: ResultsStore, option
             task.cancel()
         await asyncio.gather(*workers, scorer, return_exceptions=True)
         raise
-    finally:
-        reporter.stop()
-        for state in run.models.values():
-            state.router.close()
-    for model, state in run.models.items():
-        if state.limit.halvings:
-            note = f"rate limited: {model} was refused (429) and ran at concurrency {state.limit.lowest} at the lowest"
-            store.update_run(info.run_id, notes=[*store.get_run(info.run_id).notes, note])
-            reporter.note(note)
+
+
+def note_rate_limits(run: _Run, model: str, halvings: int, lowest: int) -> None:
+    """Say in the run's notes (and on the progress display) that a model was rate limited."""
+    if halvings:
+        note = f"rate limited: {model} was refused (429) and ran at concurrency {lowest} at the lowest"
+        run.store.update_run(run.info.run_id, notes=[*run.store.get_run(run.info.run_id).notes, note])
+        run.reporter.note(note)
 
 
 async def _worker(run: _Run, pending: list[Slot]) -> None:
@@ -396,7 +362,7 @@ async def _generate(run: _Run, slot: Slot, state: _ModelState) -> tuple[Any, str
     attempt = transient = 0
     while True:
         attempt += 1
-        async with state.limit.slot() as epoch:
+        async with state.limit.slot(tokens=_tokens(slot)) as epoch:
             try:
                 result = await _call(run, slot, state.router)
                 state.limit.succeeded()
@@ -438,6 +404,10 @@ async def _call(run: _Run, slot: Slot, router: Router) -> tuple[Any, str]:
     if result["parsing_error"] is not None:  # the evaluators judge it (adherence checks the schema)
         return raw, raw.text
     return raw, json.dumps(result["parsed"], ensure_ascii=False, indent=2)
+
+
+def _tokens(slot: Slot) -> int:
+    return call_tokens(estimate_tokens(slot.messages), slot.params.get("max_tokens"))
 
 
 def _cost(config: ModelsConfig, model: str, tokens_in: int, tokens_out: int) -> float | None:
