@@ -19,11 +19,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = Services(settings)
 
-    from aigc_app.server import openai_api, pages, prompts_api, runs_api
+    from aigc_app.server import cases, openai_api, pages, prompts_api, runs_api, scoring_api
 
     app.include_router(openai_api.router)
     app.include_router(prompts_api.router)
     app.include_router(runs_api.router)
+    app.include_router(scoring_api.router)
+    app.include_router(cases.router)
     app.include_router(pages.router)
 
     @app.get("/health", tags=["server"])

@@ -11,9 +11,12 @@ from fastapi import Request
 from aigc_app.server.settings import ServeSettings
 
 if TYPE_CHECKING:
+    from aigc_app.server.hub import ModelHub
     from aigc_app.store import ResultsStore
     from chains import ModelsConfig
+    from evaluators.suite import Suite
     from prompts import PromptRegistry
+    from prompts.isolation import IsolatedWorker
 
 __all__ = ["Services", "services"]
 
@@ -44,6 +47,26 @@ class Services:
         from prompts import PromptRegistry
 
         return PromptRegistry(self.settings.prompts_dirs, isolate="all")
+
+    @cached_property
+    def draft_worker(self) -> IsolatedWorker:
+        """The isolated worker that compiles and renders playground drafts (templates received over HTTP)."""
+        from prompts.isolation import IsolatedWorker
+
+        return IsolatedWorker(self.untrusted_registry.budget)
+
+    @cached_property
+    def evaluator_suites(self) -> dict[str, Suite]:
+        """Evaluator suites built for /v1/score, by name (their models load once per server)."""
+        return {}
+
+    @cached_property
+    def hub(self) -> ModelHub:
+        """The served models (one loaded copy per hf: model, shared by every request) and ``aigc:router``."""
+        from aigc_app.server.hub import ModelHub
+
+        with self.lock:
+            return ModelHub(self.models_config, max_queue=self.settings.max_queue)
 
     def open_store(self) -> ResultsStore:
         """A new connection to the results store; use it as a context manager."""
