@@ -19,6 +19,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = Services(settings)
 
+    from aigc_app.server.errors import install_error_handlers
+    from aigc_app.server.security import install_security
+
+    install_error_handlers(app)
+    install_security(app, settings)  # the API key on every route but /health and /login; the body size limit
+
     from aigc_app.server import cases, openai_api, pages, prompts_api, runs_api, scoring_api
 
     app.include_router(openai_api.router)

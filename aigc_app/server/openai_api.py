@@ -1,9 +1,329 @@
-"""The OpenAI-compatible API: /v1/chat/completions (JSON and SSE), /v1/models and /v1/moderations."""
+"""The OpenAI-compatible API: /v1/chat/completions (JSON and SSE), /v1/models and /v1/moderations.
+
+Requests are validated against OpenAI's shapes; a parameter we do not know is a 400 naming it (a silently
+ignored parameter is how a client gets answers it did not ask for). Models come from :class:`ModelHub`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["router"]
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-router = APIRouter()
+from aigc_app.server.errors import ApiError, error_body, from_exception, validation_error
+from aigc_app.server.hub import ROUTER_ID, Delta, Done, GenParams, ModelHub
+from aigc_app.server.services import Services, services
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+__all__ = ["ChatRequest", "router"]
+
+router = APIRouter(tags=["openai"])
+_STARTED = int(time.time())
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class TextPart(BaseModel):
+    """A text part of a message's content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(_Open):
+    """One message; text content only (a string or text parts)."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_usage: bool = False
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat completion request, the parameters this server honours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = Field(1, ge=1, le=64)
+    stop: str | list[str] | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    response_format: ResponseFormat | None = None
+    frequency_penalty: float | None = Field(None, description="Accepted at 0 only.")
+    presence_penalty: float | None = Field(None, description="Accepted at 0 only.")
+    user: str | None = Field(None, description="Accepted and not used.")
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(stop, list) and len(stop) > 4:
+            raise ValueError(f"at most 4 stop sequences, got {len(stop)}")
+        return stop
+
+    @field_validator("frequency_penalty", "presence_penalty")
+    @classmethod
+    def _no_penalty(cls, value: float | None) -> float | None:
+        if value:
+            raise ValueError("penalties are not supported by aigc serve; send 0 or leave it out")
+        return value
+
+    def params(self, limit: int) -> GenParams:
+        """The generation parameters, ``max_tokens`` checked against the server's ``limit``."""
+        max_tokens = self.max_completion_tokens or self.max_tokens
+        if max_tokens is not None and max_tokens > limit:
+            name = "max_completion_tokens" if self.max_completion_tokens else "max_tokens"
+            raise ApiError(400, f"{name} is {max_tokens}, over this server's limit of {limit}", param=name)
+        if self.top_logprobs and not self.logprobs:
+            raise ApiError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        response_format = self.response_format.model_dump(exclude_none=True) if self.response_format else None
+        if response_format and response_format["type"] == "text":
+            response_format = None
+        return GenParams(
+            max_tokens=max_tokens if max_tokens is not None else min(limit, 256),
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            stop=stop,
+            logprobs=bool(self.logprobs),
+            top_logprobs=self.top_logprobs or 0,
+            response_format=response_format,
+        )
+
+    def to_messages(self) -> list[BaseMessage]:
+        """LangChain messages (``developer`` is a system message, as OpenAI treats it)."""
+        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+        out: list[BaseMessage] = []
+        for m in self.messages:
+            name = {"name": m.name} if m.name else {}
+            if m.role in ("system", "developer"):
+                out.append(SystemMessage(m.text(), **name))
+            elif m.role == "user":
+                out.append(HumanMessage(m.text(), **name))
+            elif m.role == "assistant":
+                out.append(AIMessage(m.text(), **name))
+            else:
+                out.append(ToolMessage(m.text(), tool_call_id=str(getattr(m, "tool_call_id", "") or "")))
+        return out
+
+
+_UNSUPPORTED = {
+    "tools": "tool calling is not supported by aigc serve",
+    "tool_choice": "tool calling is not supported by aigc serve",
+    "parallel_tool_calls": "tool calling is not supported by aigc serve",
+    "functions": "function calling is not supported by aigc serve",
+    "function_call": "function calling is not supported by aigc serve",
+}
+
+
+def _parse(body: Any) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    accepted = list(ChatRequest.model_fields)
+    for key in body:
+        if key not in ChatRequest.model_fields:
+            why = _UNSUPPORTED.get(key, "unknown parameter")
+            raise ApiError(
+                400, f"{why}: {key!r}; accepted parameters: {', '.join(accepted)}", param=key, code="unknown_parameter"
+            )
+    try:
+        return ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+@router.post("/v1/chat/completions", summary="Chat completion (OpenAI's API; stream: true for SSE)")
+async def chat_completions(request: Request, svc: Services = Depends(services)) -> Any:  # noqa: B008
+    chat = _parse(await _json_body(request))
+    params = chat.params(svc.settings.max_tokens_limit)
+    hub = svc.hub
+    events = hub.generate(chat.model, chat.to_messages(), params, chat.n, stream=chat.stream)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    if not chat.stream:
+        return JSONResponse(await _collect(events, chat, completion_id))
+    first = await anext(events)  # errors before the first token get their own status, not a broken stream
+    include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+    secret = svc.settings.api_key.get_secret_value() if svc.settings.api_key else None
+    body = _sse(first, events, chat, completion_id, include_usage, secret)
+    return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def _collect(events: AsyncIterator[Delta | Done], chat: ChatRequest, completion_id: str) -> dict[str, Any]:
+    texts = [""] * chat.n
+    logprobs: list[list[dict[str, Any]]] = [[] for _ in range(chat.n)]
+    done: dict[int, Done] = {}
+    async for event in events:
+        if isinstance(event, Delta):
+            texts[event.index] += event.text
+            logprobs[event.index] += event.logprobs or []
+        else:
+            done[event.index] = event
+    choices = [
+        {
+            "index": i,
+            "message": {"role": "assistant", "content": texts[i], "refusal": None},
+            "logprobs": {"content": logprobs[i], "refusal": None} if chat.logprobs else None,
+            "finish_reason": done[i].finish_reason,
+        }
+        for i in range(chat.n)
+    ]
+    return {**_envelope(completion_id, chat.model, "chat.completion"), "choices": choices, "usage": _usage(done)}
+
+
+def _envelope(completion_id: str, model: str, kind: str) -> dict[str, Any]:
+    return {
+        "id": completion_id,
+        "object": kind,
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "aigc-serve",
+    }
+
+
+def _usage(done: dict[int, Done]) -> dict[str, int]:
+    prompt = max((d.prompt_tokens for d in done.values()), default=0)  # one prompt, counted once
+    completion = sum(d.completion_tokens for d in done.values())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+async def _sse(
+    first: Delta | Done,
+    events: AsyncIterator[Delta | Done],
+    chat: ChatRequest,
+    completion_id: str,
+    include_usage: bool,
+    secret: str | None,
+) -> AsyncIterator[str]:
+    envelope = _envelope(completion_id, chat.model, "chat.completion.chunk")
+    done: dict[int, Done] = {}
+    started: set[int] = set()
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> str:
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+        usage = {"usage": None} if include_usage else {}
+        return f"data: {json.dumps({**envelope, 'choices': [choice], **usage})}\n\n"
+
+    def render(event: Delta | Done) -> str:
+        out = ""
+        if event.index not in started:  # OpenAI's first chunk of a choice carries the role
+            started.add(event.index)
+            out += chunk(event.index, {"role": "assistant", "content": ""})
+        if isinstance(event, Delta):
+            lp = {"content": event.logprobs, "refusal": None} if chat.logprobs and event.logprobs else None
+            return out + chunk(event.index, {"content": event.text}, logprobs=lp)
+        done[event.index] = event
+        return out + chunk(event.index, {}, finish=event.finish_reason)
+
+    try:
+        yield render(first)
+        async for event in events:
+            yield render(event)
+    except Exception as exc:  # headers are sent: the error goes in the stream, as OpenAI does
+        yield f"data: {json.dumps(error_body(from_exception(exc), secret))}\n\n"
+        return
+    finally:
+        await events.aclose()  # a client that left: rows not yet decoding are cancelled
+    if include_usage:
+        final = {**envelope, "choices": [], "usage": _usage(done)}
+        yield f"data: {json.dumps(final)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+# -- models -----------------------------------------------------------------------------------------------
+
+
+def _model_card(model_id: str) -> dict[str, Any]:
+    owner = "aigc" if model_id == ROUTER_ID else model_id.split(":", 1)[0]
+    return {"id": model_id, "object": "model", "created": _STARTED, "owned_by": owner}
+
+
+@router.get("/v1/models", summary="The served models (OpenAI's list shape), aigc:router included")
+def list_models(svc: Services = Depends(services)) -> dict[str, Any]:  # noqa: B008
+    return {"object": "list", "data": [_model_card(m) for m in svc.hub.ids()]}
+
+
+@router.get("/v1/models/{model_id:path}", summary="One served model")
+def get_model(model_id: str, svc: Services = Depends(services)) -> dict[str, Any]:  # noqa: B008
+    hub: ModelHub = svc.hub
+    if model_id not in hub.ids():
+        hub.resolve(model_id)  # raises the 404 with the served ids and near names
+    return _model_card(model_id)
+
+
+# -- moderations ------------------------------------------------------------------------------------------
+
+
+class ModerationRequest(BaseModel):
+    """OpenAI's moderation request (text input only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str | list[str] = Field(description="A text or a list of texts.")
+    model: str | None = Field(None, description="Accepted; every request is scored by aigc's safety evaluators.")
+
+
+@router.post("/v1/moderations", summary="Moderation (OpenAI's shape) by aigc's safety evaluators")
+async def moderations(request: Request) -> dict[str, Any]:
+    from fastapi.concurrency import run_in_threadpool
+
+    from aigc_app.server.moderation import MODERATION_MODEL, moderate
+
+    body = await _json_body(request)
+    if isinstance(body, dict):
+        unknown = [k for k in body if k not in ModerationRequest.model_fields]
+        if unknown:
+            accepted = ", ".join(ModerationRequest.model_fields)
+            raise ApiError(400, f"unknown parameter: {unknown[0]!r}; accepted parameters: {accepted}", param=unknown[0])
+    try:
+        parsed = ModerationRequest.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+    texts = [parsed.input] if isinstance(parsed.input, str) else parsed.input
+    results = await run_in_threadpool(moderate, texts)
+    return {"id": f"modr-{uuid.uuid4().hex[:24]}", "model": MODERATION_MODEL, "results": results}
