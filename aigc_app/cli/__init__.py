@@ -17,6 +17,7 @@ from aigc_app.cli.prompts import prompts_group
 from aigc_app.cli.report import report_cmd
 from aigc_app.cli.run import run_cmd
 from aigc_app.cli.runs import runs_group
+from aigc_app.cli.serve import serve_cmd
 
 __all__ = ["cli", "main", "run"]
 
@@ -37,6 +38,7 @@ cli.add_command(runs_group)
 cli.add_command(compare_cmd)
 cli.add_command(kb_group)
 cli.add_command(run_cmd)
+cli.add_command(serve_cmd)
 
 
 def run(argv: list[str] | None = None) -> int:

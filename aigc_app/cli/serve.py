@@ -1,0 +1,121 @@
+"""``aigc serve``: the OpenAI-compatible API, prompt and run APIs, playground and report viewer on one local server.
+
+Settings, later wins: defaults, the ``serve:`` section of aigc.yaml (host, port, api_key, store, prompts_dirs,
+suites_dir, max_body_bytes, max_tokens_limit, max_queue), ``AIGC_SERVE_API_KEY``, then flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from aigc_app.cli.output import console, err_console
+
+if TYPE_CHECKING:
+    from aigc_app.server import ServeSettings
+
+__all__ = ["serve_cmd"]
+
+KEY_ENV = "AIGC_SERVE_API_KEY"
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1; others need an API key].")
+@click.option("--port", type=int, default=None, help="Port [default: 8000; 0 picks a free one].")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=None, help="aigc.yaml [default: ./aigc.yaml]."
+)
+@click.option("--api-key", default=None, help=f"Require this key (Bearer) on every route but /health [${KEY_ENV}].")
+@click.option("--store", type=click.Path(path_type=Path), default=None, help="Results store for the viewer.")
+@click.option(
+    "--prompts-dir", "prompts_dirs", type=click.Path(path_type=Path), multiple=True, help="Extra prompt library."
+)
+@click.option("--max-queue", type=int, default=None, help="Requests queued per local model before 429 [256].")
+def serve_cmd(
+    host: str | None,
+    port: int | None,
+    config_path: Path | None,
+    api_key: str | None,
+    store: Path | None,
+    prompts_dirs: tuple[Path, ...],
+    max_queue: int | None,
+) -> None:
+    """Serve the configured models (OpenAI's API, aigc:router included), prompts, runs and the playground."""
+    import os
+
+    flags = {"host": host, "port": port, "api_key": api_key, "store": store, "max_queue": max_queue}
+    if prompts_dirs:
+        flags["prompts_dirs"] = prompts_dirs
+    env = {"api_key": os.environ.get(KEY_ENV) or None}
+    settings = build_settings(config_path, env, flags)
+    _run(settings)
+
+
+def build_settings(config_path: Path | None, env: dict[str, Any], flags: dict[str, Any]) -> ServeSettings:
+    """Defaults, the config file's ``serve:`` section, environment, flags; a bad value is a ConfigError naming
+    the key (never the value: it may be the key)."""
+    from pydantic import ValidationError
+
+    from aigc_app.server import ServeSettings
+    from aigc_app.server.security import check_bind
+    from aigc_app.settings import DEFAULT_CONFIG_FILE, ConfigError
+
+    file = config_path or Path(DEFAULT_CONFIG_FILE)
+    section = _serve_section(file) if config_path or file.exists() else {}
+    merged = {**section, **{k: v for k, v in env.items() if v}, **{k: v for k, v in flags.items() if v is not None}}
+    merged["config"] = file if config_path or file.exists() else None
+    try:
+        settings = ServeSettings.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(f"serve.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{file}: {problems}") from None
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    check_bind(settings.host, key)
+    return settings
+
+
+def _serve_section(file: Path) -> dict[str, Any]:
+    import yaml
+
+    from aigc_app.settings import ConfigError
+
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{file}: cannot read it ({type(exc).__name__})") from None
+    section = data.get("serve") if isinstance(data, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{file}: 'serve:' must be a mapping (host, port, api_key, ...)")
+    if "config" in section:
+        raise ConfigError(f"{file}: serve.config is not a key here (this file is the config)")
+    return section
+
+
+def _run(settings: ServeSettings) -> None:
+    import uvicorn
+
+    from aigc_app.server import create_app
+    from aigc_app.server.testing import free_port
+
+    app = create_app(settings)
+    services = app.state.services
+    _ = services.models_config  # a bad models section fails now, as one line
+    hub = services.hub
+    ids = hub.ids()
+    out = err_console()
+    for model_id in ids:
+        out.print(f"  model [bold]{model_id}[/]")
+    loaded = hub.warm()
+    if loaded:
+        out.print(f"  loaded {', '.join(loaded)}")
+    port = settings.port or free_port(settings.host)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    auth = "API key required (Authorization: Bearer ...)" if settings.api_key else "no API key (loopback only)"
+    console().print(f"aigc serve on http://{host}:{port}  (OpenAI base_url http://{host}:{port}/v1; {auth})")
+    console().file.flush()
+    # No access log: a request line can carry ?key=... (the one-time sign-in exchange).
+    uvicorn.run(app, host=settings.host, port=port, log_level="warning", access_log=False, backlog=2048)
