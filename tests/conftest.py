@@ -148,7 +148,7 @@ def aigc_server(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory)
     model = f"hf:{tiny_model_path}"
     config = folder / "aigc.yaml"
     config.write_text(yaml.safe_dump({"models": {"local": {"model": model}, "router": {"default": model}}}))
-    settings = ServeSettings(config=config, store=folder / "results.db", suites_dir=folder / "suites")
+    settings = ServeSettings(config=config, port=0, store=folder / "results.db", suites_dir=folder / "suites")
     with running_server(settings) as server:
         yield server
 
