@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from evaluators.base import Sample
     from evaluators.suite import Suite
 
-__all__ = ["ScoreEvent", "ScoreRequest", "ScoreSummary", "router", "suite_for"]
+__all__ = ["EvaluatorSuiteInfo", "ScoreEvent", "ScoreRequest", "ScoreSummary", "router", "suite_for"]
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
@@ -114,6 +114,28 @@ async def score(svc: Svc, body: ScoreRequest) -> StreamingResponse:
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+class EvaluatorSuiteInfo(BaseModel):
+    """A built-in evaluator suite the playground offers."""
+
+    name: str
+    description: str
+    evaluators: list[str]
+
+
+@router.get("/score/suites", summary="The built-in evaluator suites /v1/score can use")
+def list_suites() -> list[EvaluatorSuiteInfo]:
+    import yaml
+
+    from evaluators.suite import BUILTIN_SUITES
+
+    found = []
+    for path in sorted(BUILTIN_SUITES.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        names = [str(e.get("evaluator")) for e in data.get("evaluators") or [] if isinstance(e, dict)]
+        found.append(EvaluatorSuiteInfo(name=path.stem, description=str(data.get("description", "")), evaluators=names))
+    return found
 
 
 def suite_for(svc: Services, evaluators: str | list[str] | None, task: str | None) -> tuple[str, Suite]:

@@ -1,0 +1,173 @@
+"""The playground and the report viewer of `aigc serve` in a real headless Chromium (Debian's /usr/bin/chromium via
+Playwright): fill a form, stream the tiny model's answer, watch the scores arrive, save a case; open a run and a
+compare page. No console errors, no request leaves the server's origin; a screenshot of each page goes to
+tests/artifacts/ (ignored by git).
+
+Skipped only when Chromium or Playwright is missing here; AIGC_REQUIRE_BROWSER=1 (set in CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aigc_app.reports.sample import sample_results
+from aigc_app.runner import load_eval_suite, resolve_cases
+from aigc_app.server import ServeSettings
+from aigc_app.server.testing import RunningServer, running_server
+from aigc_app.store import ResultsStore
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+RUN_A, RUN_B = "r20261201-100000-aaaa", "r20261201-110000-bbbb"
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is absent (apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -c constraints.txt playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("AIGC_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"AIGC_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server over a store holding two runs of the same suite (no model needed to view them)."""
+    folder = tmp_path_factory.mktemp("viewer")
+    with ResultsStore(folder / "results.db") as store:
+        for run_id, seed in ((RUN_A, 1), (RUN_B, 2)):
+            results = sample_results(96, seed=seed, run_id=run_id)
+            store.create_run(results.info)
+            for case in results.cases:
+                store.record_case(replace(case, key="", run_id=run_id))
+    settings = ServeSettings(store=folder / "results.db", suites_dir=folder / "suites", config=_no_models(folder))
+    with running_server(settings) as server:
+        yield server
+
+
+def _no_models(folder: Path) -> Path:
+    path = folder / "aigc.yaml"
+    path.write_text("models: {}\n")
+    return path
+
+
+def _open(browser: Any, url: str) -> tuple[Any, list[str]]:
+    origin = url.split("/", 3)[:3]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    problems: list[str] = []
+    page.on("console", lambda m: m.type in ("error", "warning") and problems.append(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on(
+        "request",
+        lambda r: None if r.url.split("/", 3)[:3] == origin or r.url.startswith("data:") else problems.append(r.url),
+    )
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+    return page, problems
+
+
+def test_playground_streams_scores_and_saves_a_case(browser: Any, aigc_server: RunningServer) -> None:
+    page, problems = _open(browser, f"{aigc_server.base_url}/playground?prompt=marketing/social_post")
+    assert page.input_value("#prompt") == "marketing/social_post"
+    assert page.locator("#version option").count() >= 2
+    assert page.locator("#model option").count() >= 1
+    # the form follows the input schema: enums are selects, booleans checkboxes, defaults filled in
+    assert page.locator("select#in-platform").count() == 1
+    assert page.locator("input#in-emoji[type=checkbox]").is_checked()
+    assert page.input_value("#in-tone") == '"conversational"'
+    page.select_option("#diff-against", "1.0.0")
+    page.wait_for_selector("#diff span.add")
+    page.click("#fill-example")
+    assert page.input_value("#in-platform") == '"linkedin"'
+    # the tiny model's window is 1,024 tokens: run a short prompt
+    page.select_option("#prompt", "writing/draft")
+    page.wait_for_selector("#in-title")
+    page.click("#fill-example")
+    page.fill("#in-title", "Three pantry habits")
+    page.fill("#max-tokens", "24")
+    page.select_option("#evaluators", "offline")
+    page.locator("#in-title").press("Control+Enter")  # keyboard: run from the form
+    page.wait_for_selector("#output[data-done='1']", timeout=60_000)
+    answer = page.text_content("#output")
+    assert answer
+    page.wait_for_selector("#score-summary[data-done='1']", timeout=60_000)
+    names = page.locator("#scores li").evaluate_all("items => items.map(i => i.dataset.evaluator)")
+    assert {"adherence", "degeneration", "pii", "toxicity"} <= set(names)
+    assert page.locator("#messages .msg").count() >= 2
+    page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
+
+    assert page.input_value("#suite-file") == "draft.yaml"
+    page.fill("#suite-file", "browser/pantry.yaml")
+    page.check("#use-reference")
+    page.click("#save-case")
+    page.wait_for_selector("#case-result[data-case-id]")
+    message = page.text_content("#case-result")
+    case_id = page.get_attribute("#case-result", "data-case-id")
+    path = Path(message.split(" to ", 1)[1].split(" (", 1)[0])
+    saved = yaml.safe_load(path.read_text())
+    case = next(c for c in saved["cases"] if c.get("id") == case_id)
+    assert case["reference"] == answer
+    assert case["vars"]["title"] == "Three pantry habits"
+    assert saved["prompts"] == ["writing/draft@1.0.0"]
+    assert [c.id for c in resolve_cases(load_eval_suite(path))] == [case_id]
+    page.close()
+    assert problems == []
+
+
+def test_run_page_shows_the_report(browser: Any, viewer: RunningServer) -> None:
+    page, problems = _open(browser, f"{viewer.base_url}/runs")
+    assert page.locator("#runs tbody tr").count() == 2
+    page.screenshot(path=str(ARTIFACTS / "runs.png"), full_page=True)
+    page.click(f"a[href='/runs/{RUN_A}']")
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+    assert RUN_A in page.text_content("#title")
+    assert page.locator("#evaluators tbody tr").count() == 5
+    assert page.locator("#evaluators svg rect").count() > 5  # the inline SVG bars were drawn
+    report = page.frame_locator("#report")
+    report.locator("body[data-ready='1']").wait_for(timeout=30_000)
+    assert report.locator("svg").count() >= 3
+    page.screenshot(path=str(ARTIFACTS / "run.png"), full_page=True)
+    page.close()
+    assert problems == []
+
+
+def test_compare_page_shows_paired_statistics(browser: Any, viewer: RunningServer) -> None:
+    page, problems = _open(browser, f"{viewer.base_url}/runs")
+    page.check(f"input[name=a][value='{RUN_A}']")
+    page.check(f"input[name=b][value='{RUN_B}']")
+    page.click("#compare")
+    page.wait_for_url("**/compare?*")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#verdict")
+    assert page.locator("section.variant").count() == 4
+    first = page.locator("section.variant").first
+    assert first.locator("table.rows tbody tr").count() == 5
+    assert first.locator("svg.forest circle").count() == 5
+    assert "p (Holm)" in first.text_content()
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+    page.close()
+    assert problems == []
