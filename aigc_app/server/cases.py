@@ -19,9 +19,10 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from aigc_app.server.errors import ApiError
 from aigc_app.server.prompts_api import Svc, http_error, load_version
 from aigc_app.server.services import Services
 
@@ -47,7 +48,10 @@ class SaveCase(BaseModel):
     reference: str | None = Field(None, max_length=200_000, description="The expected output, kept as reference.")
     case_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
     tags: list[str] = Field(default_factory=list, max_length=20)
-    evaluators: str | None = Field(None, description="Evaluator suite of a new suite file (default: the task's).")
+    evaluators: str | list[str] | None = Field(
+        None,
+        description="For a new suite file: an evaluator suite name or evaluator names (default: the task's suite).",
+    )
 
 
 class SavedCase(BaseModel):
@@ -86,10 +90,10 @@ def save_case(svc: Svc, body: SaveCase) -> SavedCase:
             suite = load_eval_suite(suite_file)
             ids = [c.id for c in resolve_cases(suite)]
             if case["id"] not in ids:
-                raise HTTPException(400, f"{suite_file} does not read {target.name}: add `- file: {target.name}`")
-        except (SuiteError, HTTPException) as exc:
+                raise ApiError(400, f"{suite_file} does not read {target.name}: add `- file: {target.name}`")
+        except (SuiteError, ApiError) as exc:
             _restore(backups)
-            raise exc if isinstance(exc, HTTPException) else HTTPException(400, str(exc)) from None
+            raise exc if isinstance(exc, ApiError) else ApiError(400, str(exc)) from None
     return SavedCase(
         case_id=case["id"],
         path=str(target),
@@ -104,13 +108,13 @@ def suite_path(root: Path, name: str) -> Path:
     """``name`` under ``root``; anything absolute, with ``..``, or not .yaml/.jsonl is a 400."""
     pure = PurePosixPath(name.replace("\\", "/"))
     if not name or pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", name):
-        raise HTTPException(400, f"suite_file {name!r} must be a relative path inside the suites folder (no '..')")
+        raise ApiError(400, f"suite_file {name!r} must be a relative path inside the suites folder (no '..')")
     if pure.suffix not in _SUFFIXES:
-        raise HTTPException(400, f"suite_file {name!r} must end in .yaml or .jsonl")
+        raise ApiError(400, f"suite_file {name!r} must end in .yaml or .jsonl")
     base = root.resolve()
     path = (base / pure).resolve()
     if base not in path.parents:
-        raise HTTPException(400, f"suite_file {name!r} resolves outside the suites folder")
+        raise ApiError(400, f"suite_file {name!r} resolves outside the suites folder")
     return path
 
 
@@ -120,7 +124,12 @@ def _case_id(prompt: Prompt, inputs: dict[str, Any]) -> str:
 
 
 def _write(
-    target: Path, suite_file: Path, prompt: Prompt, case: dict[str, Any], evaluators: str | None, svc: Services
+    target: Path,
+    suite_file: Path,
+    prompt: Prompt,
+    case: dict[str, Any],
+    evaluators: str | list[str] | None,
+    svc: Services,
 ) -> bool:
     """Append the case; create the suite file first when it is missing. True when something was created."""
     created = not suite_file.exists()
@@ -139,11 +148,13 @@ def _write(
     return created
 
 
-def _new_suite(path: Path, prompt: Prompt, evaluators: str | None, cases: list[dict[str, Any]]) -> None:
+def _new_suite(path: Path, prompt: Prompt, evaluators: str | list[str] | None, cases: list[dict[str, Any]]) -> None:
     from evaluators.suite import BUILTIN_SUITES
 
     task = prompt.meta.task
-    suite = evaluators or (task if (BUILTIN_SUITES / f"{task}.yaml").is_file() else "offline")
+    suite: Any = evaluators or (task if (BUILTIN_SUITES / f"{task}.yaml").is_file() else "offline")
+    if isinstance(suite, list):
+        suite = [{"evaluator": name} for name in suite]
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem).strip("-.") or "cases"
     head = {
         "name": name,
@@ -168,7 +179,7 @@ def _check_prompt(suite_file: Path, prompt: Prompt, svc: Services) -> None:
         except Exception:  # an unknown prompt there is the loader's error to report
             continue
     if prompt.id not in ids:
-        raise HTTPException(
+        raise ApiError(
             400,
             f"{suite_file} runs {', '.join(refs) or 'no prompts'}, not {prompt.id}: save the case to another "
             f"suite file (a new name creates one)",
@@ -182,7 +193,7 @@ def _append_yaml_case(path: Path, case: dict[str, Any]) -> None:
     cases = data.get("cases", False) if isinstance(data, dict) else False
     cases = [] if cases is None else cases  # `cases:` with no items yet
     if not isinstance(cases, list):
-        raise HTTPException(400, f"{path}: has no `cases:` list to append to")
+        raise ApiError(400, f"{path}: has no `cases:` list to append to")
     _check_unique({c.get("id") for c in cases if isinstance(c, dict)}, case["id"], path)
     keys = re.findall(r"^([A-Za-z_][\w-]*):", text, re.MULTILINE)
     line = f"  - {json.dumps(case, ensure_ascii=False)}\n"
@@ -209,7 +220,7 @@ def _ids_in_jsonl(path: Path) -> set[str]:
 
 def _check_unique(ids: set[Any], case_id: str, path: Path) -> None:
     if case_id in ids:
-        raise HTTPException(409, f"{path} already has a case {case_id!r}: give another case_id")
+        raise ApiError(409, f"{path} already has a case {case_id!r}: give another case_id")
 
 
 def _restore(backups: dict[Path, bytes | None]) -> None:

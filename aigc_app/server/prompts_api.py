@@ -11,10 +11,11 @@ import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 
+from aigc_app.server.errors import ApiError
 from aigc_app.server.services import Services, services
 
 Svc = Annotated[Services, Depends(services)]
@@ -157,13 +158,13 @@ class PromptDiff(BaseModel):
 # -- errors ---------------------------------------------------------------------------------------------------------
 
 
-def http_error(exc: Exception) -> HTTPException:
+def http_error(exc: Exception) -> ApiError:
     """The HTTP status and message for an aigc error: 404 for unknown names (with near names), 400 for bad input."""
     from aigc_app.store import RunNotFound
     from prompts import PromptNotFound
 
     status = 404 if isinstance(exc, (PromptNotFound, RunNotFound)) else 400
-    return HTTPException(status_code=status, detail=str(exc))
+    return ApiError(status, str(exc))
 
 
 # -- routes ---------------------------------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from aigc_app.server.errors import ApiError
 from aigc_app.server.prompts_api import Svc, http_error
 from aigc_app.server.services import Services
 
@@ -112,7 +113,7 @@ def compare(
             run_a, run_b, tolerance=tolerance, alpha=alpha, variant_a=variant_a, variant_b=variant_b
         )
     except CompareError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+        raise ApiError(400, str(exc)) from None
     return comparison_dict(comparison)
 
 

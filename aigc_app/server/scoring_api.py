@@ -19,11 +19,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from aigc_app.server.errors import ApiError
 from aigc_app.server.prompts_api import Svc, http_error, load_version
 from aigc_app.server.services import Services
 
@@ -155,13 +156,13 @@ def suite_for(svc: Services, evaluators: str | list[str] | None, task: str | Non
     try:
         if isinstance(evaluators, str):
             if "/" in evaluators or "." in evaluators:
-                raise HTTPException(400, f"evaluators: {evaluators!r}: give a built-in suite name or evaluator names")
+                raise ApiError(400, f"evaluators: {evaluators!r}: give a built-in suite name or evaluator names")
             suite = load_suite(evaluators, registry)
         else:
             spec = SuiteSpec(name=key, evaluators=[SuiteEntry(evaluator=name) for name in evaluators])
             suite = Suite(spec, registry, where=lambda i: f"evaluators[{i}]: ")
     except EvaluatorError as exc:
-        raise HTTPException(400, f"evaluators: {exc}") from None
+        raise ApiError(400, f"evaluators: {exc}") from None
     with svc.lock:
         suite = svc.evaluator_suites.setdefault(key, suite)
     return key, suite

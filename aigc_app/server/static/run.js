@@ -9,7 +9,7 @@
     document.title = `${run.run_id} · aigc`;
     document.getElementById("title").textContent = `Run ${run.run_id}`;
     const dl = (label, value) => [el("dt", { text: label }), el("dd", { text: value })];
-    document.getElementById("summary").append(el("dl", {},
+    document.getElementById("summary").append(...[el("dl", {},
       dl("Suite", `${run.suite}${run.suite_path ? ` (${run.suite_path})` : ""}`),
       dl("Status", run.status + (run.live ? " (being written)" : "")),
       dl("Started", when(run.started_at)), dl("Finished", when(run.finished_at)),
@@ -18,7 +18,7 @@
       dl("Prompts", run.prompts.join(", ")), dl("Models", run.models.join(", ")),
       dl("Cost", `$${num(run.cost_usd, 4)}`)),
       run.notes.length ? el("ul", {}, run.notes.map((n) => el("li", { class: "note", text: n }))) : null,
-      run.status === "interrupted" ? el("p", { class: "note", text: `Resume: ${run.resume_command}` }) : null);
+      run.status === "interrupted" ? el("p", { class: "note", text: `Resume: ${run.resume_command}` }) : null].filter(Boolean));
 
     const evBody = document.querySelector("#evaluators tbody");
     for (const e of run.by_evaluator) {
