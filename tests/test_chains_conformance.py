@@ -2,7 +2,8 @@
 
 - ChatTransformers on the tiny random-weight model built offline,
 - ChatOpenAI configured as our OpenAI backend, over HTTP to the local OpenAI-compatible server,
-- Router over both.
+- Router over both,
+- and the ChatOpenAI suite again against `aigc serve` serving the tiny model (TestServeIntegration).
 
 A random-weight model cannot produce answers whose content a test checks (JSON that validates against a schema),
 and a scripted server cannot compute tool arguments from a question; those tests are listed in ``content_skips``
@@ -45,6 +46,8 @@ def _real_parts(request: pytest.FixtureRequest, tiny_model_path: Path, openai_se
         request.cls.tiny = str(tiny_model_path)
         request.cls.server_url = openai_server.base_url
         openai_server.clear()
+        if getattr(request.cls, "serve", False):  # the same suite against `aigc serve` on the tiny model
+            request.cls.server_url = request.getfixturevalue("aigc_server").base_url + "/v1"
 
 
 class TestTransformersUnit(ChatModelUnitTests):
@@ -117,6 +120,34 @@ class TestOpenAIBackendIntegration(ChatModelIntegrationTests):
     @property
     def model_override_value(self) -> str:
         return "gpt-big"
+
+
+class TestServeIntegration(TestOpenAIBackendIntegration):
+    """The OpenAI-route suite again, with ChatOpenAI pointed at `aigc serve` serving the tiny model (``hf:``)."""
+
+    serve = True
+    tiny = ""
+    content_skips: ClassVar[dict[str, str]] = {
+        name: "a random-weight model never closes its JSON strings (cut at max_tokens); json_schema over HTTP is "
+        "tested in test_server_openai.py with a maxLength"
+        for name in TestTransformersIntegration.content_skips
+    }
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {**super().chat_model_params, "model": f"hf:{self.tiny}", "max_tokens": 16}
+
+    @property
+    def model_override_value(self) -> str:
+        return "aigc:router"
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False  # aigc serve answers tools with a 400 naming the parameter
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
 
 
 def _router_params(tiny: str, server_url: str) -> dict[str, Any]:
