@@ -65,7 +65,9 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
             for case in results.cases:
                 # another seed for B: content-addressed generations of A are not reused, so the runs differ
                 store.record_case(replace(case, key="", seed=(case.seed or 0) + seed))
-    settings = ServeSettings(store=folder / "results.db", suites_dir=folder / "suites", config=_no_models(folder))
+    settings = ServeSettings(
+        port=0, store=folder / "results.db", suites_dir=folder / "suites", config=_no_models(folder)
+    )
     with running_server(settings) as server:
         yield server
 

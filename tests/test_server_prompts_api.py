@@ -32,7 +32,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client(folder: Path) -> Iterator[httpx.Client]:
     config = folder / "aigc.yaml"
     config.write_text("models: {}\n")
-    settings = ServeSettings(config=config, store=folder / "results.db", suites_dir=folder / "suites")
+    settings = ServeSettings(port=0, config=config, store=folder / "results.db", suites_dir=folder / "suites")
     with running_server(settings) as server, httpx.Client(base_url=server.base_url, timeout=60) as http:
         yield http
 

@@ -1,0 +1,144 @@
+"""/v1/runs and the report viewer's pages of `aigc serve` through real HTTP, over a real SQLite store holding two
+runs of one suite written through ResultsStore.record_case."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from aigc_app.compare import compare_runs, comparison_dict
+from aigc_app.reports.sample import sample_results
+from aigc_app.server import ServeSettings
+from aigc_app.server.testing import running_server
+from aigc_app.store import ResultsStore
+
+RUN_A, RUN_B = "r20261201-100000-aaaa", "r20261201-110000-bbbb"
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("serve-runs") / "results.db"
+    with ResultsStore(path) as store:
+        for run_id, seed, started in ((RUN_A, 1, 1_796_130_000.0), (RUN_B, 2, 1_796_140_000.0)):
+            results = sample_results(96, seed=seed, run_id=run_id)
+            store.create_run(replace(results.info, started_at=started))
+            for case in results.cases:  # another seed per run: each run has its own generations
+                store.record_case(replace(case, key="", seed=(case.seed or 0) + seed))
+    return path
+
+
+def settings_for(store_path: Path, **extra: object) -> ServeSettings:
+    config = store_path.parent / "aigc.yaml"
+    config.write_text("models: {}\n")
+    return ServeSettings(port=0, config=config, store=store_path, suites_dir=store_path.parent / "suites", **extra)
+
+
+@pytest.fixture(scope="module")
+def client(store_path: Path) -> Iterator[httpx.Client]:
+    with running_server(settings_for(store_path)) as server, httpx.Client(base_url=server.base_url, timeout=60) as http:
+        yield http
+
+
+def message(response: httpx.Response) -> str:
+    body = response.json()
+    return body["error"]["message"] if "error" in body else body["detail"]
+
+
+def test_list_is_newest_first_with_pass_counts(client: httpx.Client, store_path: Path) -> None:
+    rows = client.get("/v1/runs").raise_for_status().json()
+    assert [r["run_id"] for r in rows] == [RUN_B, RUN_A]
+    with ResultsStore(store_path) as store:
+        expected = {s.info.run_id: s.passed for s in store.summaries()}
+    assert {r["run_id"]: r["passed"] for r in rows} == expected
+    assert rows[0]["done"] == rows[0]["planned"] == 96 and rows[0]["suite"] == "marketing-ab"
+    assert client.get("/v1/runs", params={"limit": 1}).json()[0]["run_id"] == RUN_B
+
+
+def test_show_has_the_per_evaluator_summary(client: httpx.Client, store_path: Path) -> None:
+    run = client.get(f"/v1/runs/{RUN_A[:-2]}").raise_for_status().json()  # a unique prefix
+    assert run["run_id"] == RUN_A and len(run["variants"]) == 4
+    with ResultsStore(store_path) as store:
+        results = store.load_run(RUN_A)
+    figures = {f["evaluator"]: f for f in run["by_evaluator"]}
+    assert list(figures) == results.evaluator_names
+    pii = [s for c in results.cases for s in c.scores if s.evaluator == "pii" and not s.rescore]
+    assert figures["pii"]["scored"] == len(pii)
+    assert figures["pii"]["not_applicable"] == sum(not s.applicable for s in pii) > 0
+    assert figures["pii"]["passed"] == sum(s.passed is True and s.applicable and s.error is None for s in pii)
+    assert figures["readability"]["advisory"] is True
+    assert sum(v["cases"] for v in run["variants"]) == 96
+    assert client.get("/v1/runs/latest").json()["run_id"] == RUN_B
+
+
+def test_unknown_run_is_404_with_near_ids(client: httpx.Client) -> None:
+    response = client.get("/v1/runs/r20261201-100000-aaab")
+    assert response.status_code == 404
+    assert "no run 'r20261201-100000-aaab'" in message(response) and RUN_A in message(response)
+    assert client.get("/v1/runs/r20261201-100000-aaab/report").status_code == 404
+
+
+def test_report_downloads_in_every_format(client: httpx.Client) -> None:
+    html = client.get(f"/v1/runs/{RUN_A}/report").raise_for_status()
+    assert html.headers["content-type"].startswith("text/html")
+    assert html.headers["content-disposition"] == f'attachment; filename="{RUN_A}.html"'
+    assert RUN_A in html.text and "<svg" in html.text
+    inline = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "html", "download": "false"})
+    assert inline.headers["content-disposition"].startswith("inline")
+    md = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "md"}).raise_for_status()
+    assert md.headers["content-type"].startswith("text/markdown") and RUN_A in md.text
+    data = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "json"}).raise_for_status().json()
+    assert json.dumps(data).count(RUN_A) >= 1
+    junit = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "junit"}).raise_for_status()
+    assert ET.fromstring(junit.content).tag in ("testsuites", "testsuite")
+    assert client.get(f"/v1/runs/{RUN_A}/report", params={"format": "pdf"}).status_code == 422
+
+
+def test_compare_is_compare_runs_as_json(client: httpx.Client, store_path: Path) -> None:
+    body = client.get("/v1/runs/compare", params={"a": RUN_A, "b": RUN_B}).raise_for_status().json()
+    with ResultsStore(store_path) as store:
+        expected = comparison_dict(compare_runs(store.load_run(RUN_A), store.load_run(RUN_B)))
+    assert body == json.loads(json.dumps(expected))
+    assert body["run_a"] == RUN_A and len(body["variants"]) == 4
+    row = body["variants"][0]["rows"][0]
+    assert {"effect", "effect_ci", "p", "p_holm", "verdict", "mde_sentence"} <= set(row)
+
+
+def test_compare_bad_refs(client: httpx.Client) -> None:
+    unknown = client.get("/v1/runs/compare", params={"a": "r20261201-100000-aaab", "b": RUN_B})
+    assert unknown.status_code == 404 and RUN_A in message(unknown)
+    variants = client.get("/v1/runs/compare", params={"a": RUN_A, "b": RUN_B, "variant_a": "nope"})
+    assert variants.status_code == 400 and "nope" in message(variants)
+
+
+def test_pages_and_static_files(client: httpx.Client) -> None:
+    for path in ("/", "/playground", "/runs", f"/runs/{RUN_A}", f"/compare?a={RUN_A}&b={RUN_B}"):
+        page = client.get(path)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), path
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "http://" not in page.text and "https://" not in page.text  # nothing from another origin
+    css = client.get("/static/app.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert client.get("/static/playground.js").headers["content-type"].startswith("text/javascript")
+    for bad in ("/static/..%2Fpages.py", "/static/pages.py", "/static/nope.js", "/static/.hidden.js"):
+        assert client.get(bad).status_code == 404, bad
+
+
+def test_with_an_api_key_pages_use_the_cookie_and_never_show_the_key(store_path: Path) -> None:
+    key = "sk-serve-test-0123456789"
+    settings = settings_for(store_path, api_key=SecretStr(key))
+    with running_server(settings) as server, httpx.Client(base_url=server.base_url, timeout=30) as http:
+        assert http.get("/v1/runs").status_code == 401
+        assert http.get("/v1/runs", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        page = http.get(f"/runs/{RUN_A}", params={"key": key}, follow_redirects=True)
+        assert page.status_code == 200 and key not in page.text
+        assert str(page.url).endswith(f"/runs/{RUN_A}")  # the key left the URL
+        assert http.get(f"/v1/runs/{RUN_A}").status_code == 200  # the session cookie lets the page's script in
+        missing = http.get("/v1/runs/r20261201-100000-aaab")
+        assert missing.status_code == 404 and key not in missing.text
