@@ -61,6 +61,19 @@ store_option = click.option(
 @config_option
 @prompts_dir_option
 @click.option("--quiet", "-q", is_flag=True, help="No plan table and no progress bar.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: asyncio in this process; ray: worker actors on a Ray cluster (pip install 'aigc[ray]').",
+)
+@click.option(
+    "--address",
+    metavar="auto|ray://HOST:10001|HOST:PORT",
+    help="Ray cluster to run on (--executor ray; default: a local Ray started for this run).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Ray worker actors (default: the cluster's CPUs).")
 def eval_cmd(
     suite_ref: str,
     models: tuple[str, ...],
@@ -80,6 +93,9 @@ def eval_cmd(
     config_path: Path | None,
     dirs: tuple[Path, ...],
     quiet: bool,
+    executor: str,
+    address: str | None,
+    workers: int | None,
 ) -> None:
     """Run an eval suite (built-in: writing, marketing, education, ad_copy_ab; or a YAML file) and report it."""
     from aigc_app.runner import RunInterrupted, RunOptions, build_plan, load_eval_suite, resolve_options, run_suite
@@ -88,6 +104,8 @@ def eval_cmd(
 
     if fail_on_regression and not baseline:
         raise click.UsageError("--fail-on-regression needs --baseline RUN_ID|latest")
+    if executor != "ray" and (address or workers):
+        raise click.UsageError("--address and --workers go with --executor ray")
     config = models_config(config_path)
     suite = load_eval_suite(suite_ref)
     options = RunOptions(
@@ -112,10 +130,20 @@ def eval_cmd(
         for note in plan.notes:  # the tiny offline model's warning: said before the run and again after it
             print_warning(note)
         try:
-            results = run_suite(suite, config=config, store=store, options=options, plan=plan)
+            if executor == "ray":
+                from aigc_app.runner.ray_executor import run_suite_ray
+
+                results = run_suite_ray(
+                    suite, config=config, store=store, options=options, plan=plan, address=address, workers=workers
+                )
+            else:
+                results = run_suite(suite, config=config, store=store, options=options, plan=plan)
         except RunInterrupted as exc:
+            if not str(exc).startswith("interrupted"):  # the Ray executor lost every worker: say so
+                print_warning(str(exc).split("; complete the run with")[0])
             print_error(f"interrupted: run {exc.info.run_id} is saved ({exc.info.done} of {exc.info.planned} done)")
-            err_console().print(f"resume it with: [bold]{exc.info.resume_command}[/]")
+            where = f" --executor ray{f' --address {address}' if address else ''}" if executor == "ray" else ""
+            err_console().print(f"resume it with: [bold]{exc.info.resume_command}{where}[/]")
             sys.exit(130)
         _summary(results)
         for note in results.info.notes:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 import os
+import socket
 import sys
 import zlib
 from collections import deque
@@ -115,6 +116,7 @@ def connect(address: str | None) -> Iterator[None]:
         yield
         return
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    _probe(address)
     try:
         if address is None:
             ray.init(include_dashboard=False, **quiet)
@@ -126,6 +128,36 @@ def connect(address: str | None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _probe(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast on a host:port nothing listens on (Ray itself retries a missing cluster for minutes)."""
+    target = _resolved(address)
+    if target is None:
+        return
+    host, _, port = target.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RunError(f"--address {address}: expected auto, ray://HOST:PORT or HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RunError(_unreachable(address, exc)) from None
+
+
+def _resolved(address: str | None) -> str | None:
+    """The host:port Ray will dial for ``address``: RAY_ADDRESS first (as Ray does), ``auto`` the latest
+    ``ray start`` on this machine; None when Ray starts a cluster of its own."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    if address == "auto":
+        try:
+            from ray._private.services import get_ray_address_from_environment  # Ray's own lookup; private
+
+            found = get_ray_address_from_environment("auto", None)
+        except Exception:  # no cluster at all: ray.init says so at once
+            return None
+        return found if found not in (None, "auto") else None
+    return None if address in (None, "local") else address
 
 
 def _unreachable(address: str | None, exc: Exception) -> str:
