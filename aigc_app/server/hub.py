@@ -210,19 +210,20 @@ class ModelHub:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Delta | Done | BaseException] = asyncio.Queue()
         futures: list[Any] = []
+        rows: list[Any] = []
         try:
             base = await asyncio.to_thread(chat._request, messages, None, params.kwargs())
             for index in range(n):
                 seed = None if params.seed is None else params.seed + index
                 row = dataclasses.replace(base, seed=seed, on_text=_text_pusher(loop, events, index))
+                rows.append(row)
                 future = chat._submit(row)
                 futures.append(future)
                 # Slots free when the row ends in the engine (a cancelled row that never ran included).
                 future.add_done_callback(functools.partial(self._row_done, model_id, loop, events, index))
         except BaseException:
             self._slots.give(model_id, n - len(futures))
-            for future in futures:
-                future.cancel()
+            _stop_rows(rows, futures)
             raise
         try:
             finished = 0
@@ -233,8 +234,7 @@ class ModelHub:
                 finished += isinstance(event, Done)
                 yield event
         finally:
-            for future in futures:
-                future.cancel()  # rows not yet admitted never decode (a client that left, or an error)
+            _stop_rows(rows, futures)
 
     def _row_done(
         self, model_id: str, loop: asyncio.AbstractEventLoop, events: asyncio.Queue, index: int, future: Any
@@ -299,6 +299,15 @@ async def _put_done(message: Any, index: int, events: asyncio.Queue) -> None:
     usage = message.usage_metadata or {}
     finish = message.response_metadata.get("finish_reason") or "stop"
     await events.put(Done(index, finish, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))))
+
+
+def _stop_rows(rows: list[Any], futures: list[Any]) -> None:
+    """End the rows of a request nobody waits for any more (the client left, or another row failed): a row not
+    yet admitted is cancelled; a decoding one ends at its next token, as the engine checks each row's budget
+    (``max_tokens``) after every token. Rows of other requests in the same batch go on untouched."""
+    for row, future in zip(rows, futures, strict=False):
+        if not future.done() and not future.cancel():
+            row.max_tokens = 0
 
 
 def _text_pusher(loop: asyncio.AbstractEventLoop, events: asyncio.Queue, index: int) -> Any:
