@@ -56,6 +56,11 @@ def test_invoke_answers_with_usage_and_a_finish_reason(client: openai.OpenAI, mo
     assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
 
 
+def test_max_completion_tokens_is_the_budget(client: openai.OpenAI, model: str) -> None:
+    answer = client.chat.completions.create(model=model, messages=HI, max_completion_tokens=3)
+    assert answer.usage.completion_tokens == 3 and answer.choices[0].finish_reason == "length"
+
+
 def test_stream_gives_the_same_greedy_text_and_usage_last(client: openai.OpenAI, model: str) -> None:
     whole = client.chat.completions.create(model=model, messages=HI, max_tokens=16)
     chunks = list(
@@ -243,6 +248,10 @@ def test_openai_models_are_proxied_and_the_router_falls_back(proxy_server, opena
     openai_server.script("Streamed upstream")
     chunks = client.chat.completions.create(model="openai:gpt-test", messages=HI, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Streamed upstream"
+    openai_server.script(Fault.server_error())
+    failed = _status(lambda: client.chat.completions.create(model="openai:gpt-test", messages=HI))
+    assert failed.status_code == 502 and failed.body["type"] == "upstream_error"
+    assert "sk-upstream-secret" not in json.dumps(failed.body) and "Traceback" not in json.dumps(failed.body)
     openai_server.script(Fault.server_error())
     fell_back = client.chat.completions.create(model="aigc:router", messages=HI, max_tokens=6)
     direct = client.chat.completions.create(model=model, messages=HI, max_tokens=6)

@@ -201,7 +201,7 @@ class ModelHub:
         model = self.resolve(model_id)
         if isinstance(model, ChatTransformers):
             return self._local(model_id, model, messages, params, n)
-        return self._langchain(model, messages, params, n, stream=stream)
+        return self._langchain(model_id, model, messages, params, n, stream=stream)
 
     async def _local(
         self, model_id: str, chat: ChatTransformers, messages: list[BaseMessage], params: GenParams, n: int
@@ -244,8 +244,17 @@ class ModelHub:
         _push_done(loop, events, index, future)
 
     async def _langchain(
-        self, model: BaseChatModel, messages: list[BaseMessage], params: GenParams, n: int, *, stream: bool
+        self,
+        model_id: str,
+        model: BaseChatModel,
+        messages: list[BaseMessage],
+        params: GenParams,
+        n: int,
+        *,
+        stream: bool,
     ) -> AsyncIterator[Delta | Done]:
+        from chains.openai_backend import classify_error
+
         events: asyncio.Queue[Delta | Done | BaseException] = asyncio.Queue()
 
         async def run(index: int) -> None:
@@ -255,8 +264,8 @@ class ModelHub:
                 else:
                     message = await model.ainvoke(messages, **params.kwargs(index))
                     await _put_message(message, index, events, final=True)
-            except Exception as exc:
-                await events.put(exc)
+            except Exception as exc:  # the openai client's errors become ours (and so get their status)
+                await events.put(classify_error(exc, model_id))
 
         tasks = [asyncio.create_task(run(i)) for i in range(n)]
         try:
