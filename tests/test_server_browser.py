@@ -112,6 +112,12 @@ def test_playground_streams_scores_and_saves_a_case(browser: Any, aigc_server: R
     page.click("#fill-example")
     page.fill("#in-title", "Three pantry habits")
     page.fill("#max-tokens", "24")
+    page.click("#template-details summary")  # edit the template: it renders as a draft in the sandbox
+    source = page.input_value("#source")
+    page.fill("#source", source.replace("{{ title }}", "Draft: {{ title }}", 1))
+    assert "draft" in page.text_content("#draft-state")
+    page.click("#render")
+    page.locator("#messages pre", has_text="Title: Draft: Three pantry habits").wait_for(state="attached")
     page.select_option("#evaluators", "offline")
     page.locator("#in-title").press("Control+Enter")  # keyboard: run from the form
     page.wait_for_selector("#output[data-done='1']", timeout=60_000)

@@ -100,7 +100,7 @@ def save_case(svc: Svc, body: SaveCase) -> SavedCase:
         suite=str(suite_file),
         created=created,
         cases=len(ids),
-        command=f"aigc eval {suite_file}",
+        command=f"aigc eval {_shown(suite_file)}",
     )
 
 
@@ -116,6 +116,14 @@ def suite_path(root: Path, name: str) -> Path:
     if base not in path.parents:
         raise ApiError(400, f"suite_file {name!r} resolves outside the suites folder")
     return path
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the server's working folder when it is inside it (what a user types next)."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _case_id(prompt: Prompt, inputs: dict[str, Any]) -> str:
