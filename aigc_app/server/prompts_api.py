@@ -8,6 +8,7 @@ edited drafts) compile and render only in the isolated worker, under the hardene
 from __future__ import annotations
 
 import difflib
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -272,12 +273,10 @@ def input_fields(prompt: Prompt) -> list[InputField]:
 def _summary(entry: PromptEntry) -> PromptSummary:
     versions = sorted(entry.versions)
     latest = (entry.published or versions)[-1]
-    description = ""
+    path = entry.versions[latest]
     try:
-        from prompts.frontmatter import parse_prompt_file
-
-        description = parse_prompt_file(entry.versions[latest].read_text(encoding="utf-8"), "").meta.description
-    except Exception:  # a broken file is reported when it is loaded; the list still shows the prompt
+        description = _description(path, path.stat().st_mtime_ns)
+    except OSError:
         description = ""
     return PromptSummary(
         id=entry.id,
@@ -290,6 +289,17 @@ def _summary(entry: PromptEntry) -> PromptSummary:
         labels=dict(entry.labels),
         latest=str(latest),
     )
+
+
+@lru_cache(maxsize=1024)
+def _description(path: Path, mtime_ns: int) -> str:
+    """The front matter's description (cached per file version: the list is read on every playground load)."""
+    from prompts.frontmatter import parse_prompt_file
+
+    try:
+        return parse_prompt_file(path.read_text(encoding="utf-8"), str(path)).meta.description
+    except Exception:  # a broken file is reported when it is loaded; the list still shows the prompt
+        return ""
 
 
 def _entry(svc: Services, name: str) -> PromptEntry:
