@@ -119,3 +119,17 @@ def test_unknown_route_and_method_in_openai_shape(aigc_server) -> None:
         assert wrong.status_code == 405 and "error" in wrong.json()
         broken = http.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
         assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]
+
+
+def test_other_sites_and_rebound_names_are_refused(aigc_server, locked) -> None:
+    with httpx.Client(base_url=aigc_server.base_url, timeout=30) as http:
+        same = http.get("/v1/models", headers={"Origin": aigc_server.base_url})
+        assert same.status_code == 200
+        foreign = http.post("/v1/chat/completions", json={}, headers={"Origin": "https://evil.example"})
+        assert foreign.status_code == 403 and "cross-origin" in foreign.json()["error"]["message"]
+        rebound = http.get("/v1/models", headers={"Host": "evil.example:8000"})
+        assert rebound.status_code == 403 and "not a loopback name" in rebound.json()["error"]["message"]
+        assert http.get("/v1/models", headers={"Host": f"localhost:{aigc_server.port}"}).status_code == 200
+    with httpx.Client(base_url=locked.base_url, timeout=30) as http:  # with a key, any name (the key decides)
+        named = http.get("/v1/models", headers={"Host": "models.example", "Authorization": f"Bearer {KEY}"})
+        assert named.status_code == 200

@@ -14,6 +14,9 @@
   A request without a valid key gets 401 in OpenAI's error shape; a browser asking for HTML (GET with
   ``Accept: text/html``) is redirected to ``/login?next=<path>`` instead. :func:`require_key` is the same check as
   a FastAPI dependency, for routers mounted on an app without the middleware.
+- **Other web sites.** A request whose ``Origin`` is not this server gets 403 (no page elsewhere can drive the
+  server through a visitor's browser); without a key, a ``Host`` that is not a loopback name gets 403 (DNS
+  rebinding).
 - **Size.** A request body over ``ServeSettings.max_body_bytes`` gets 413 (declared or streamed).
 
 The key is never written into a page, a log line or an error message.
@@ -117,6 +120,10 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        refusal = _foreign(request, with_key=self.key is not None)
+        if refusal:
+            await self._error(send, ApiError(403, refusal, code="forbidden_origin"))
+            return
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await self._error(send, self._too_large())
@@ -205,6 +212,28 @@ async def login(request: Request) -> Any:
             return response
         return HTMLResponse(_login_page(target, "Wrong key."), status_code=401)
     return HTMLResponse(_login_page(target, ""))
+
+
+def _foreign(request: Request, *, with_key: bool) -> str | None:
+    """Why a request from another web site (or a rebound DNS name) is refused, or None.
+
+    A browser sends ``Origin`` with every cross-origin POST and fetch; clients such as openai send none. A page
+    on another site must not drive this server through the visitor's browser (its cookie included). Without a
+    key, the server answers only to loopback names in ``Host``: a DNS name rebound to 127.0.0.1 is refused.
+    """
+    host = request.headers.get("host", "")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null" and urllib.parse.urlsplit(origin).netloc != host:
+        return f"cross-origin request from {origin} refused: open the page from this server itself"
+    if origin == "null" and request.method not in ("GET", "HEAD"):
+        return "request from an opaque origin refused"
+    name = urllib.parse.urlsplit(f"//{host}").hostname or ""
+    if not with_key and host and not is_loopback(name):
+        return (
+            f"Host {host!r} is not a loopback name: this server has no API key and answers to localhost, "
+            f"127.0.0.1 and ::1 only (set an API key to serve other names)"
+        )
+    return None
 
 
 def _local_path(target: str) -> str:
