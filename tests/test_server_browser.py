@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from aigc_app.reports.sample import sample_results
 from aigc_app.runner import load_eval_suite, resolve_cases
@@ -26,6 +27,7 @@ from aigc_app.store import ResultsStore
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 RUN_A, RUN_B = "r20261201-100000-aaaa", "r20261201-110000-bbbb"
+KEY = "sk-viewer-0123456789abcdef"
 
 
 def _missing() -> str | None:
@@ -56,7 +58,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server over a store holding two runs of the same suite (no model needed to view them)."""
+    """A server with an API key over a store holding two runs of the same suite (no model needed to view them)."""
     folder = tmp_path_factory.mktemp("viewer")
     with ResultsStore(folder / "results.db") as store:
         for run_id, seed in ((RUN_A, 1), (RUN_B, 2)):
@@ -66,7 +68,11 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
                 # another seed for B: content-addressed generations of A are not reused, so the runs differ
                 store.record_case(replace(case, key="", seed=(case.seed or 0) + seed))
     settings = ServeSettings(
-        port=0, store=folder / "results.db", suites_dir=folder / "suites", config=_no_models(folder)
+        port=0,
+        store=folder / "results.db",
+        suites_dir=folder / "suites",
+        config=_no_models(folder),
+        api_key=SecretStr(KEY),  # the pages reach the APIs with the session cookie
     )
     with running_server(settings) as server:
         yield server
@@ -148,7 +154,8 @@ def test_playground_streams_scores_and_saves_a_case(browser: Any, aigc_server: R
 
 
 def test_run_page_shows_the_report(browser: Any, viewer: RunningServer) -> None:
-    page, problems = _open(browser, f"{viewer.base_url}/runs")
+    page, problems = _open(browser, f"{viewer.base_url}/runs?key={KEY}")  # sets the cookie, drops the key
+    assert page.url == f"{viewer.base_url}/runs" and KEY not in page.content()
     assert page.locator("#runs tbody tr").count() == 2
     page.screenshot(path=str(ARTIFACTS / "runs.png"), full_page=True)
     page.click(f"a[href='/runs/{RUN_A}']")
@@ -167,7 +174,7 @@ def test_run_page_shows_the_report(browser: Any, viewer: RunningServer) -> None:
 
 
 def test_compare_page_shows_paired_statistics(browser: Any, viewer: RunningServer) -> None:
-    page, problems = _open(browser, f"{viewer.base_url}/runs")
+    page, problems = _open(browser, f"{viewer.base_url}/runs?key={KEY}")
     page.check(f"input[name=a][value='{RUN_A}']")
     page.check(f"input[name=b][value='{RUN_B}']")
     page.click("#compare")

@@ -110,6 +110,16 @@ def test_compare_is_compare_runs_as_json(client: httpx.Client, store_path: Path)
     assert {"effect", "effect_ci", "p", "p_holm", "verdict", "mde_sentence"} <= set(row)
 
 
+def test_compare_is_documented_with_its_types(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    compare = schema["paths"]["/v1/runs/compare"]["get"]
+    assert compare["tags"] == ["runs"] and compare["summary"]
+    assert compare["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/RunComparison")
+    row = schema["components"]["schemas"]["ComparedRow"]["properties"]
+    assert {"effect", "effect_ci", "p_holm", "verdict"} <= set(row)
+    assert "RunDetail" in schema["components"]["schemas"]
+
+
 def test_compare_bad_refs(client: httpx.Client) -> None:
     unknown = client.get("/v1/runs/compare", params={"a": "r20261201-100000-aaab", "b": RUN_B})
     assert unknown.status_code == 404 and RUN_A in message(unknown)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from aigc_app.server.errors import ApiError
 from aigc_app.server.prompts_api import Svc, http_error
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aigc_app.results import RunInfo, RunResults
     from aigc_app.store import RunSummary
 
-__all__ = ["EvaluatorFigures", "RunDetail", "RunRow", "router"]
+__all__ = ["EvaluatorFigures", "RunComparison", "RunDetail", "RunRow", "router"]
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -87,6 +87,50 @@ class RunDetail(RunRow):
     by_evaluator: list[EvaluatorFigures]
 
 
+class ComparedRow(BaseModel):
+    """One evaluator's paired comparison (every field of ``aigc compare --format json`` is kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    evaluator: str
+    kind: str = Field(description="pass/fail (the verdict reads the pass rate) or value")
+    n_pairs: int
+    effect: float | None = Field(description="b - a: pass rate for pass/fail evaluators, else the mean value")
+    effect_ci: list[float | None] = Field(description="Paired 95% interval of the effect")
+    p: float | None
+    p_holm: float | None = Field(description="p after Holm's correction across every row of the comparison")
+    verdict: str = Field(description="regressed, improved, no significant change, within tolerance, too few pairs")
+    advisory: bool
+    mde_sentence: str = Field(description="The smallest change this suite can detect, in words")
+
+
+class ComparedVariant(BaseModel):
+    """One baseline variant against one candidate variant."""
+
+    model_config = ConfigDict(extra="allow")
+
+    variant_a: str
+    variant_b: str
+    n_pairs: int
+    rows: list[ComparedRow]
+    regressed_cases: list[dict[str, Any]]
+    flaky: list[dict[str, Any]]
+
+
+class RunComparison(BaseModel):
+    """The paired statistics of two runs; ``regressed`` is the CI gate."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_a: str
+    run_b: str
+    alpha: float
+    tolerance: float
+    regressed: bool
+    variants: list[ComparedVariant]
+    notes: list[str]
+
+
 @router.get("", summary="List the runs in the store, newest first")
 def list_runs(svc: Svc, limit: int = Query(50, ge=1, le=1000)) -> list[RunRow]:
     with svc.open_store() as store:
@@ -102,7 +146,7 @@ def compare(
     variant_b: str | None = Query(None),
     tolerance: float = Query(0.0, ge=0.0, le=1.0, description="Largest drop still allowed"),
     alpha: float = Query(0.05, gt=0.0, lt=1.0),
-) -> dict[str, Any]:
+) -> RunComparison:
     """The comparison as ``aigc compare --format json`` writes it: verdicts, effects with intervals, p values
     (Holm-corrected), regressed and flaky cases, and notes."""
     from aigc_app.compare import CompareError, compare_runs, comparison_dict
@@ -114,7 +158,7 @@ def compare(
         )
     except CompareError as exc:
         raise ApiError(400, str(exc)) from None
-    return comparison_dict(comparison)
+    return RunComparison.model_validate(comparison_dict(comparison))
 
 
 @router.get("/{ref}", summary="One run with its per-evaluator summary")
