@@ -139,7 +139,7 @@ def test_logprobs_in_openai_shape_json_and_stream(client: openai.OpenAI, model: 
 def test_json_schema_answer_parses_and_matches(client: openai.OpenAI, model: str) -> None:
     schema = {
         "type": "object",
-        "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"}},
+        "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer", "maximum": 150}},
         "required": ["name", "age"],
         "additionalProperties": False,
     }
@@ -152,6 +152,7 @@ def test_json_schema_answer_parses_and_matches(client: openai.OpenAI, model: str
     value = json.loads(answer.choices[0].message.content)
     assert set(value) == {"name", "age"}
     assert isinstance(value["name"], str) and len(value["name"]) <= 12 and isinstance(value["age"], int)
+    assert value["age"] <= 150
 
 
 def test_json_object_answer_parses(client: openai.OpenAI, model: str) -> None:
