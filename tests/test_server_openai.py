@@ -205,8 +205,8 @@ def test_unknown_model_is_404_listing_served_ids(client: openai.OpenAI, model: s
 
 def test_prompt_over_the_context_window_is_413(client: openai.OpenAI, model: str) -> None:
     huge = [{"role": "user", "content": "sea " * 3000}]
-    for stream in (False, True):
-        error = _status(lambda s=stream: client.chat.completions.create(model=model, messages=huge, stream=s))
+    for name, stream in ((model, False), (model, True), ("aigc:router", False), ("aigc:router", True)):
+        error = _status(lambda m=name, s=stream: client.chat.completions.create(model=m, messages=huge, stream=s))
         assert error.status_code == 413 and error.body["code"] == "context_length_exceeded"
         assert "context window is 1024" in error.body["message"]
 

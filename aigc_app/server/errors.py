@@ -11,6 +11,7 @@ exception tree to statuses lives here and nowhere else:
 | ``RateLimited`` | 429 + Retry-After | ``rate_limit_error`` |
 | ``InvalidRequest``, ``StructuredOutputError``, ``ValueError`` from a backend | 400 | ``invalid_request_error`` |
 | ``BackendTimeout`` | 504 | ``timeout_error`` |
+| ``AllBackendsFailed`` where every backend refused for one client-side reason | that reason's status | |
 | other ``ModelError`` (a backend failed, every backend failed) | 502 | ``upstream_error`` |
 | anything else | 500 | ``server_error``: a fixed message, never a traceback |
 
@@ -92,6 +93,7 @@ def error_response(error: ApiError, secret: str | None = None) -> JSONResponse:
 def from_exception(exc: BaseException) -> ApiError:
     """The API error for any exception (our model errors by kind; anything else a 500 without details)."""
     from chains.errors import (
+        AllBackendsFailed,
         BackendTimeout,
         ContextWindowExceeded,
         InvalidRequest,
@@ -103,6 +105,13 @@ def from_exception(exc: BaseException) -> ApiError:
 
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, AllBackendsFailed) and exc.errors:
+        kinds = {_client_status(from_exception(error)) for _, error in exc.errors}
+        if len(kinds) == 1 and None not in kinds:  # each backend refused the request itself, for one reason
+            first = from_exception(exc.errors[0][1])
+            return ApiError(
+                first.status, str(exc), type=first.type, param=first.param, code=first.code, headers=first.headers
+            )
     if isinstance(exc, UnknownModel):
         return ApiError(404, str(exc), param="model", code="model_not_found")
     if isinstance(exc, ContextWindowExceeded):
@@ -119,6 +128,11 @@ def from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, AigcError | ValueError | TypeError):  # our messages name what to change
         return ApiError(400, str(exc))
     return ApiError(500, "internal server error: the server log has the details", type="server_error")
+
+
+def _client_status(error: ApiError) -> int | None:
+    """The status when it says the request itself is at fault (too long, malformed, rate limited), else None."""
+    return error.status if error.status in (400, 404, 413, 429) else None
 
 
 def _secret(request: Request) -> str | None:
