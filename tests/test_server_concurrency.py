@@ -75,6 +75,8 @@ def test_over_the_queue_limit_is_429_with_retry_after(small_queue, tiny_model_pa
     assert refused.json()["error"]["type"] == "rate_limit_error" and "limit 2" in refused.json()["error"]["message"]
     too_many = httpx.post(small_queue.base_url + "/v1/chat/completions", json={**body, "n": 3}, timeout=30)
     assert too_many.status_code == 429  # n rows count as n places
+    routed = httpx.post(small_queue.base_url + "/v1/chat/completions", json={**body, "model": "aigc:router", "n": 3})
+    assert routed.status_code == 429  # aigc:router has the same limit
 
 
 def test_a_client_that_leaves_mid_stream_stops_its_rows(small_queue, tiny_model_path: Path) -> None:

@@ -94,7 +94,7 @@ class Done:
 
 @dataclass
 class _Slots:
-    """Rows queued or decoding per local model (what the 429 limit counts)."""
+    """Rows queued or decoding per local model, and requests in flight on aigc:router (what 429 counts)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -255,6 +255,9 @@ class ModelHub:
     ) -> AsyncIterator[Delta | Done]:
         from chains.openai_backend import classify_error
 
+        limited = model_id == ROUTER_ID  # mostly local backends: the router's requests have a queue limit too
+        if limited:
+            self._slots.take(model_id, n, self.max_queue)
         events: asyncio.Queue[Delta | Done | BaseException] = asyncio.Queue()
 
         async def run(index: int) -> None:
@@ -279,6 +282,8 @@ class ModelHub:
         finally:
             for task in tasks:
                 task.cancel()
+            if limited:
+                self._slots.give(model_id, n)
 
 
 async def _stream_choice(
