@@ -173,8 +173,16 @@ def test_router_serves_through_its_default(client: openai.OpenAI, model: str) ->
 def test_langchain_chat_openai_invoke_stream_async_batch(aigc_server, model: str) -> None:
     from langchain_openai import ChatOpenAI
 
+    from chains.openai_backend import LoopBoundAsyncClient
+
     chat = ChatOpenAI(
-        model=model, base_url=aigc_server.base_url + "/v1", api_key="unused", max_tokens=8, stream_usage=True
+        model=model,
+        base_url=aigc_server.base_url + "/v1",
+        api_key="unused",
+        max_tokens=8,
+        stream_usage=True,
+        # Not LangChain's process-wide async client: asyncio.run here would leave it bound to a closed loop.
+        http_async_client=LoopBoundAsyncClient(),
     )
     answer = chat.invoke("Hello there")
     assert answer.content and answer.usage_metadata["output_tokens"] <= 8
