@@ -135,22 +135,53 @@ def smollm2_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def aigc_server(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory):
+def aigc_server(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory, serve_hermetic):
     """`aigc serve` on a free 127.0.0.1 port (no API key) serving the tiny model as ``hf:<tiny_model_path>`` and
     ``aigc:router`` (default: the tiny model); a temp store and suites folder. Yields the RunningServer
-    (``.base_url``); the served model id is ``f"hf:{tiny_model_path}"``."""
+    (``.base_url``); the served model id is ``f"hf:{tiny_model_path}"``. The models config is read at start with
+    the OpenAI and AIGC_* environment variables cleared, so later monkeypatches do not change what it serves."""
     import yaml
 
     from aigc_app.server import ServeSettings
-    from aigc_app.server.testing import running_server
 
     folder = tmp_path_factory.mktemp("aigc-serve")
     model = f"hf:{tiny_model_path}"
     config = folder / "aigc.yaml"
     config.write_text(yaml.safe_dump({"models": {"local": {"model": model}, "router": {"default": model}}}))
     settings = ServeSettings(config=config, port=0, store=folder / "results.db", suites_dir=folder / "suites")
-    with running_server(settings) as server:
+    with serve_hermetic(settings) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def serve_hermetic():
+    """``running_server`` as a context manager factory whose models config is read at start (by a first request)
+    without the OpenAI and AIGC_* environment variables: neither a developer's OPENAI_API_KEY nor a later
+    monkeypatch changes which models the server serves."""
+    import contextlib
+
+    import httpx
+
+    from aigc_app.server.testing import running_server
+
+    @contextlib.contextmanager
+    def start(settings):
+        with running_server(settings) as server, pytest.MonkeyPatch.context() as env:
+            for variable in (
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+                "AIGC_OPENAI_MODEL",
+                "AIGC_LOCAL_MODEL",
+                "AIGC_MODEL",
+            ):
+                env.delenv(variable, raising=False)
+            key = settings.api_key.get_secret_value() if settings.api_key else "unused"
+            headers = {"Authorization": f"Bearer {key}"}
+            httpx.get(server.base_url + "/v1/models", headers=headers, timeout=30).raise_for_status()
+            env.undo()
+            yield server
+
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,8 @@ def test_serve_starts_answers_and_stops_on_sigint(tmp_path: Path, openai_server)
     models = {"openai": {"base_url": openai_server.base_url, "model": "gpt-test"}, "router": {"fallbacks": []}}
     config.write_text(yaml.safe_dump({"models": models, "serve": {"max_queue": 8}}))
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "AIGC_SERVE_API_KEY": "sk-cli-key"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AIGC_"))}  # models: the file alone
+    env.update({"OMP_NUM_THREADS": "1", "AIGC_SERVE_API_KEY": "sk-cli-key"})
     args = [sys.executable, "-m", "aigc_app.cli", "serve", "--config", str(config), "--port", str(port)]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     process = subprocess.Popen(args, cwd=tmp_path, env=env, preexec_fn=_default_sigint, **pipes)

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from aigc_app.server import ServeSettings
-from aigc_app.server.testing import running_server
 
 TOPICS = [f"topic number {i} about {word}" for i, word in enumerate(["sea", "sky", "tea", "code"] * 16)]
 
@@ -52,11 +51,11 @@ def test_64_concurrent_streams_match_sequential_calls(aigc_server, tiny_model_pa
 
 
 @pytest.fixture(scope="module")
-def small_queue(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory):
+def small_queue(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory, serve_hermetic):
     folder = tmp_path_factory.mktemp("serve-queue")
     config = folder / "aigc.yaml"
     config.write_text(yaml.safe_dump({"models": {"local": {"model": f"hf:{tiny_model_path}"}}}))
-    with running_server(ServeSettings(config=config, port=0, max_queue=2, store=folder / "r.db")) as server:
+    with serve_hermetic(ServeSettings(config=config, port=0, max_queue=2, store=folder / "r.db")) as server:
         yield server
 
 
@@ -101,3 +100,16 @@ def test_a_client_that_leaves_mid_stream_stops_its_rows(small_queue, tiny_model_
         time.sleep(0.05)
     assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"]
     assert batcher.stats.row_steps - before < 300
+
+
+def test_a_client_that_gives_up_on_a_json_answer_stops_its_rows(small_queue, tiny_model_path: Path) -> None:
+    from chains import ChatTransformers
+    from chains.local import _POOL
+
+    batcher = _POOL.get(ChatTransformers(model=str(tiny_model_path))).batcher
+    body = {"model": f"hf:{tiny_model_path}", "messages": _messages(2), "max_tokens": 900}
+    before = batcher.stats.row_steps
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(small_queue.base_url + "/v1/chat/completions", json=body, timeout=httpx.Timeout(30, read=0.3))
+    time.sleep(1.5)  # the server notices within 0.5 s
+    assert batcher.stats.row_steps - before < 600

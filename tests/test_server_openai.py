@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from aigc_app.server import ServeSettings
-from aigc_app.server.testing import running_server
 
 HI = [{"role": "user", "content": "Say something about the sea."}]
 
@@ -231,7 +230,7 @@ def test_moderations_in_openai_shape(client: openai.OpenAI) -> None:
 
 
 @pytest.fixture(scope="module")
-def proxy_server(tmp_path_factory: pytest.TempPathFactory, openai_server, model: str):
+def proxy_server(tmp_path_factory: pytest.TempPathFactory, openai_server, model: str, serve_hermetic):
     """Serves openai:gpt-test (the scripted server) and a router falling back from it to the tiny model."""
     folder = tmp_path_factory.mktemp("serve-proxy")
     config = folder / "aigc.yaml"
@@ -240,7 +239,7 @@ def proxy_server(tmp_path_factory: pytest.TempPathFactory, openai_server, model:
         "router": {"default": "openai:gpt-test", "fallbacks": [model], "retry": {"max_attempts": 1}},
     }
     config.write_text(yaml.safe_dump({"models": models}))
-    with running_server(ServeSettings(config=config, port=0, store=folder / "r.db")) as server:
+    with serve_hermetic(ServeSettings(config=config, port=0, store=folder / "r.db")) as server:
         yield server
 
 

@@ -12,18 +12,17 @@ import yaml
 
 from aigc_app.server import ServeSettings
 from aigc_app.server.security import SESSION_COOKIE, InsecureBind, check_bind, is_loopback
-from aigc_app.server.testing import running_server
 
 KEY = "sk-serve-Secret-4242"
 
 
 @pytest.fixture(scope="module")
-def locked(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory):
+def locked(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory, serve_hermetic):
     folder = tmp_path_factory.mktemp("serve-locked")
     config = folder / "aigc.yaml"
     config.write_text(yaml.safe_dump({"models": {"local": {"model": f"hf:{tiny_model_path}"}}}))
     settings = ServeSettings(config=config, port=0, api_key=KEY, max_body_bytes=4000, store=folder / "r.db")
-    with running_server(settings) as server:
+    with serve_hermetic(settings) as server:
         yield server
 
 

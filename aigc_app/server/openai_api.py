@@ -6,6 +6,7 @@ ignored parameter is how a client gets answers it did not ask for). Models come 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -186,12 +187,24 @@ async def chat_completions(request: Request, svc: Services = Depends(services)) 
     events = hub.generate(chat.model, chat.to_messages(), params, chat.n, stream=chat.stream)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if not chat.stream:
-        return JSONResponse(await _collect(events, chat, completion_id))
+        return JSONResponse(await _unless_gone(request, _collect(events, chat, completion_id)))
     first = await anext(events)  # errors before the first token get their own status, not a broken stream
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     secret = svc.settings.api_key.get_secret_value() if svc.settings.api_key else None
     body = _sse(first, events, chat, completion_id, include_usage, secret)
     return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def _unless_gone(request: Request, work: Any) -> Any:
+    """Await ``work``; cancel it (and so its rows in the engine) if the client disconnects meanwhile."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=0.5)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            raise ApiError(499, "the client closed the connection", type="client_closed_request")
 
 
 async def _collect(events: AsyncIterator[Delta | Done], chat: ChatRequest, completion_id: str) -> dict[str, Any]:
