@@ -17,8 +17,10 @@ the same folder in the same dtype (float32 for the tiny model, bfloat16 for Smol
 tokens other than end-of-sequence (they are masked); transformers serve reads the same rule from the folder's
 generation_config.json (`suppress_tokens`), which the benchmark writes into a linked copy of the model folder:
 without it, the tiny model's greedy answer is the `<|assistant|>` token again and again, decoded as "".
-A scripted OpenAI-compatible server answering at once (chains.testing.OpenAIServer) gives the client side's own
-ceiling, so that a figure near it reads as "the client is the limit".
+Torch runs THREADS threads in every process (servers and the direct call; 1 unless AIGC_BENCH_SERVE_THREADS says
+otherwise): on a 2-core machine shared with other work, two spinning OpenMP threads per process made every figure
+5-10x slower and noisy. The client's own CPU time over the wall time of the 64-client level shows whether the
+client (one asyncio process) was the limit.
 
     python benchmarks/run.py serve
     python benchmarks/bench_serve.py          # prints a table, writes benchmarks/results/serve.json
@@ -39,7 +41,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,8 +52,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_TOKENS = 32
 CLIENTS = (1, 8, 64)
 REQUESTS = {1: 6, 8: 16, 64: 64}  # per level; the first 6 prompts are common to every level
-OVERHEAD_ROUNDS = 12
+OVERHEAD_ROUNDS = {"tiny": 30, "smollm2": 4}  # SmolLM2 takes ~1 s a call
 START_TIMEOUT_S = 240.0
+THREADS = os.environ.get("AIGC_BENCH_SERVE_THREADS", "1")
 TOPICS = [
     "rivers", "coffee", "the moon", "volcanoes", "chess", "bees", "trains", "jazz",
     "glaciers", "owls", "bridges", "tea", "deserts", "comets", "violins", "tides",
@@ -65,24 +68,15 @@ ASKS = [
 PROMPTS = [ASKS[i // len(TOPICS) % len(ASKS)].format(t=TOPICS[i % len(TOPICS)]) for i in range(64)]
 WARMUP = [f"Say something about the number {i}." for i in range(8)]
 
-SCRIPTED = """
-import sys, time
-from chains.testing import Answer, OpenAIServer
-words = " ".join(["word"] * int(sys.argv[2]))
-with OpenAIServer(port=int(sys.argv[1]), models=("scripted",), responder=lambda request: Answer(content=words)):
-    print("ready", flush=True)
-    time.sleep(86400)
-"""
-
 
 @dataclass
 class Target:
     """One server to measure: how to start it and which model name its requests carry."""
 
-    name: str
+    name: str  # short, for the table: aigc, tf, tf CB
     command: list[str]
     model: str
-    extra_env: dict[str, str] = field(default_factory=dict)
+    clients: tuple[int, ...] = CLIENTS
 
 
 @dataclass
@@ -90,6 +84,7 @@ class Level:
     """What one concurrency level measured against one server."""
 
     wall: float
+    cpu: float  # this (client) process's CPU seconds
     ttfts: list[float]
     answers: dict[str, str]
 
@@ -109,7 +104,7 @@ class ServerProcess:
         self.target, self.log_path = target, log
         self.base_url = f"http://127.0.0.1:{port}"
         self._log = log.open("w")
-        env = {**os.environ, **target.extra_env}
+        env = {**os.environ, "OMP_NUM_THREADS": THREADS, "MKL_NUM_THREADS": THREADS}
         self.proc = subprocess.Popen(
             target.command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -123,8 +118,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 break
             try:
-                httpx.get(self.base_url + "/health", timeout=2)  # any answer: it listens (the scripted one has no /health)
-                return
+                if httpx.get(self.base_url + "/health", timeout=2).status_code == 200:
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
@@ -150,7 +145,7 @@ def serving(target: Target, work: Path) -> Iterator[ServerProcess]:
 
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in target.command]
-    server = ServerProcess(Target(target.name, command, target.model, target.extra_env), port, work / f"{port}.log")
+    server = ServerProcess(Target(target.name, command, target.model), port, work / f"{port}.log")
     try:
         for prompt in WARMUP[:2]:
             asyncio.run(_level(server.base_url, target.model, 1, [prompt]))
@@ -197,16 +192,17 @@ async def _level(base_url: str, model: str, clients: int, prompts: list[str]) ->
                 ttft, answers[prompt] = await _stream(client, model, prompt)
                 ttfts.append(ttft)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - start
-    return Level(wall, ttfts, answers)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return Level(wall, cpu, ttfts, answers)
 
 
 def measure(target: Target, work: Path) -> dict[int, Level]:
     """Every concurrency level against one server, in its own process."""
     with serving(target, work) as server:
-        return {n: asyncio.run(_level(server.base_url, target.model, n, PROMPTS[: REQUESTS[n]])) for n in CLIENTS}
+        levels = {n: _level(server.base_url, target.model, n, PROMPTS[: REQUESTS[n]]) for n in target.clients}
+        return {n: asyncio.run(level) for n, level in levels.items()}
 
 
 def _linked_copy(source: Path, dest: Path) -> Path:
@@ -236,16 +232,17 @@ def _aigc_target(path: Path, dtype: str, work: Path) -> Target:
     config.write_text(yaml.safe_dump({"models": {"local": local, "router": {"default": model}}}))
     aigc = str(Path(sys.executable).with_name("aigc"))
     command = [aigc, "serve", "--config", str(config), "--port", "{port}", "--store", str(work / "results.db")]
-    return Target("aigc serve", command, model)
+    return Target("aigc", command, model)
 
 
-def _transformers_targets(path: Path, dtype: str) -> list[Target]:
+def _transformers_targets(path: Path, dtype: str, sequential_clients: tuple[int, ...]) -> list[Target]:
+    """transformers serve as it starts (one generate() at a time) and with continuous batching."""
     binary = str(Path(sys.executable).with_name("transformers"))
     base = [binary, "serve", str(path), "--port", "{port}", "--host", "127.0.0.1", "--dtype", dtype]
     base += ["--device", "cpu", "--log-level", "warning"]
     return [
-        Target("transformers serve", base, str(path)),
-        Target("transformers serve CB", [*base, "--continuous-batching"], str(path)),
+        Target("tf", base, str(path), sequential_clients),
+        Target("tf CB", [*base, "--continuous-batching"], str(path)),
     ]
 
 
@@ -257,12 +254,15 @@ def _aigc_serve_available() -> str | None:
     return None if done.returncode == 0 else f"`aigc serve --help` exited {done.returncode}"
 
 
-def overhead(path: Path, dtype: str, work: Path) -> dict[str, list[float]]:
+def overhead(path: Path, dtype: str, work: Path, rounds: int) -> dict[str, list[float]]:
     """Per-round seconds of a direct invoke, a JSON request and a streaming request, interleaved."""
     import openai
+    import torch
     from langchain_core.messages import HumanMessage
 
     from chains import ChatTransformers
+
+    torch.set_num_threads(int(THREADS))
 
     target = _aigc_target(path, dtype, work)
     direct = ChatTransformers(model=str(path), dtype=dtype, max_tokens=MAX_TOKENS, temperature=0)
@@ -272,14 +272,16 @@ def overhead(path: Path, dtype: str, work: Path) -> dict[str, list[float]]:
         client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="sk-bench", max_retries=0, timeout=600)
         calls = {
             "direct": lambda: direct.invoke([HumanMessage(prompt)]).content,
-            "json": lambda: client.chat.completions.create(
-                model=target.model,
-                messages=[{"role": "user", "content": prompt}],
-                max_tokens=MAX_TOKENS,
-                temperature=0,
-            )
-            .choices[0]
-            .message.content,
+            "json": lambda: (
+                client.chat.completions.create(
+                    model=target.model,
+                    messages=[{"role": "user", "content": prompt}],
+                    max_tokens=MAX_TOKENS,
+                    temperature=0,
+                )
+                .choices[0]
+                .message.content
+            ),
             "stream": lambda: "".join(
                 chunk.choices[0].delta.content or ""
                 for chunk in client.chat.completions.create(
@@ -294,7 +296,7 @@ def overhead(path: Path, dtype: str, work: Path) -> dict[str, list[float]]:
         }
         texts = {name: call() for name, call in calls.items()}  # warm up
         order = list(calls)
-        for i in range(OVERHEAD_ROUNDS):
+        for i in range(rounds):
             for name in order[i % 3 :] + order[: i % 3]:  # rotate which side goes first
                 start = time.perf_counter()
                 calls[name]()
@@ -304,17 +306,12 @@ def overhead(path: Path, dtype: str, work: Path) -> dict[str, list[float]]:
     return times
 
 
-def _scripted_ceiling(work: Path) -> Level:
-    """64 streaming clients against a server that answers MAX_TOKENS words at once: the client side's limit."""
-    target = Target("scripted", [sys.executable, "-c", SCRIPTED, "{port}", str(MAX_TOKENS)], "scripted")
-    with serving(target, work) as server:
-        return asyncio.run(_level(server.base_url, "scripted", 64, PROMPTS * 4))
-
-
 def _model_rows(label: str, path: Path, dtype: str, work: Path) -> list[tuple[str, float, str, str]]:
     rows: list[tuple[str, float, str, str]] = []
     linked = _linked_copy(path, work / f"{label}-model")
-    targets = _transformers_targets(linked, dtype)
+    # transformers serve without continuous batching answers one request at a time: its requests/s is flat over
+    # the levels (the tiny model shows it) and 64 SmolLM2 requests in a row would take minutes
+    targets = _transformers_targets(linked, dtype, CLIENTS if label == "tiny" else (1,))
     why_not = _aigc_serve_available()
     if why_not is None:
         targets.insert(0, _aigc_target(linked, dtype, work))
@@ -326,39 +323,57 @@ def _model_rows(label: str, path: Path, dtype: str, work: Path) -> list[tuple[st
             empty = [p for p, a in level.answers.items() if not a.strip()]
             if empty:
                 raise RuntimeError(f"{name} gave empty answers on {label} for {empty[:3]}")
-    short = {"aigc serve": "aigc", "transformers serve": "tf", "transformers serve CB": "tf CB"}
     for n in CLIENTS:
         for name, by_n in levels.items():
+            if n not in by_n:
+                continue
             level = by_n[n]
-            rows.append((f"{label} c={n}: {short[name]} requests/s", level.requests_per_s, "req/s", ""))
-            rows.append((f"{label} c={n}: {short[name]} TTFT p50", level.ttft_ms(0.5), "ms", ""))
-            rows.append((f"{label} c={n}: {short[name]} TTFT p95", level.ttft_ms(0.95), "ms", ""))
-        if "aigc serve" in levels:
-            ours = levels["aigc serve"][n].requests_per_s
-            best = max(levels[t.name][n].requests_per_s for t in targets if t.name != "aigc serve")
-            rows.append((f"{label} c={n}: aigc / best tf req/s", ours / best, "x", "> 1" if n > 1 else ""))
+            rows.append((f"{label} c={n}: {name} requests/s", level.requests_per_s, "req/s", ""))
+            rows.append((f"{label} c={n}: {name} TTFT p50", level.ttft_ms(0.5), "ms", ""))
+            rows.append((f"{label} c={n}: {name} TTFT p95", level.ttft_ms(0.95), "ms", ""))
+            if n == max(CLIENTS):
+                rows.append((f"{label} c={n}: {name} client CPU/wall", level.cpu / level.wall, "x", ""))
+        theirs = [by_n[n].requests_per_s for name, by_n in levels.items() if name != "aigc" and n in by_n]
+        if "aigc" in levels and theirs:
+            ratio = levels["aigc"][n].requests_per_s / max(theirs)
+            rows.append((f"{label} c={n}: aigc / best tf req/s", ratio, "x", "> 1" if n > 1 else ""))
     rows += _agreement(label, levels)
     return rows
 
 
 def _agreement(label: str, levels: dict[str, dict[int, Level]]) -> list[tuple[str, float, str, str]]:
-    """Greedy answers: each server against aigc (sequential), and each server's concurrent against sequential."""
+    """Greedy answers: each server against aigc (sequential), and each server's concurrent against sequential.
+
+    Differing answers are printed to stderr (the common prefix, then each side's next characters)."""
     rows: list[tuple[str, float, str, str]] = []
     common = PROMPTS[: REQUESTS[1]]
-    reference = levels.get("aigc serve", next(iter(levels.values())))[1].answers
-    short = {"aigc serve": "aigc", "transformers serve": "tf", "transformers serve CB": "tf CB"}
+    reference = levels.get("aigc", next(iter(levels.values())))[1].answers
     for name, by_n in levels.items():
         if by_n[1].answers is not reference:
-            same = sum(by_n[1].answers[p] == reference[p] for p in common)
-            rows.append((f"{label}: {short[name]} = aigc answers (c=1)", same, f"of {len(common)}", str(len(common))))
-        same = sum(by_n[n].answers[p] == by_n[1].answers[p] for n in CLIENTS[1:] for p in common)
-        total = len(common) * (len(CLIENTS) - 1)
-        rows.append((f"{label}: {short[name]} batched = c=1 answers", same, f"of {total}", ""))
+            same = [p for p in common if by_n[1].answers[p] == reference[p]]
+            rows.append((f"{label}: {name} = aigc answers (c=1)", len(same), f"of {len(common)}", str(len(common))))
+            for p in common:
+                _report_difference(f"{label}, {name} vs aigc, c=1", p, reference[p], by_n[1].answers[p])
+        pairs = [(n, p) for n in by_n if n != 1 for p in common]
+        if pairs:
+            same = sum(by_n[n].answers[p] == by_n[1].answers[p] for n, p in pairs)
+            rows.append((f"{label}: {name} batched = c=1 answers", same, f"of {len(pairs)}", ""))
+            for n, p in pairs:
+                _report_difference(f"{label}, {name} c={n} vs c=1", p, by_n[1].answers[p], by_n[n].answers[p])
     return rows
 
 
+def _report_difference(where: str, prompt: str, a: str, b: str) -> None:
+    if a != b:
+        at = next((a[:i] for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), a[: min(len(a), len(b))])
+        print(
+            f"differ ({where}) on {prompt!r}: same {at!r}, then {a[len(at) :][:30]!r} | {b[len(at) :][:30]!r}",
+            file=sys.stderr,
+        )
+
+
 def _overhead_rows(label: str, path: Path, dtype: str, work: Path) -> list[tuple[str, float, str, str]]:
-    times = overhead(path, dtype, work)
+    times = overhead(path, dtype, work, OVERHEAD_ROUNDS[label])
     direct = times["direct"]
     rows = [(f"{label}: direct invoke, median", statistics.median(direct) * 1000, "ms", "")]
     for kind in ("json", "stream"):
@@ -375,10 +390,9 @@ def run() -> list[tuple[str, float, str, str]]:
 
     wanted = os.environ.get("AIGC_BENCH_SERVE_MODELS", "tiny,smollm2").split(",")
     rows: list[tuple[str, float, str, str]] = [("load average (1 min), at start", os.getloadavg()[0], "", "")]
+    rows.append(("torch threads per process", float(THREADS), "", ""))
     work = Path(tempfile.mkdtemp(prefix="aigc-bench-serve-"))
     try:
-        ceiling = _scripted_ceiling(work)
-        rows.append(("scripted server c=64: requests/s", ceiling.requests_per_s, "req/s", ""))
         models: list[tuple[str, Path, str]] = []
         if "tiny" in wanted:
             models.append(("tiny", build_tiny_model(work / "tiny-llm"), "float32"))

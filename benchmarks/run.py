@@ -12,7 +12,7 @@ import platform
 import sys
 from pathlib import Path
 
-GROUPS = ["prompts", "chains", "evaluators", "local", "store", "router", "reports", "eval", "rag"]
+GROUPS = ["prompts", "chains", "evaluators", "local", "store", "router", "reports", "eval", "rag", "serve"]
 
 
 def main(selected: list[str]) -> None:
