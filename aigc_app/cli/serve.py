@@ -27,7 +27,11 @@ KEY_ENV = "AIGC_SERVE_API_KEY"
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=None, help="aigc.yaml [default: ./aigc.yaml]."
 )
-@click.option("--api-key", default=None, help=f"Require this key (Bearer) on every route but /health [${KEY_ENV}].")
+@click.option(
+    "--api-key",
+    default=None,
+    help=f"Require this key (Bearer) on every route but /health; ${KEY_ENV} keeps it out of `ps`.",
+)
 @click.option("--store", type=click.Path(path_type=Path), default=None, help="Results store for the viewer.")
 @click.option(
     "--prompts-dir", "prompts_dirs", type=click.Path(path_type=Path), multiple=True, help="Extra prompt library."
