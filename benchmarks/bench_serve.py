@@ -255,8 +255,11 @@ def _aigc_serve_available() -> str | None:
 
 
 def overhead(path: Path, dtype: str, work: Path, rounds: int) -> dict[str, list[float]]:
-    """Per-round seconds of a direct invoke, a JSON request and a streaming request, interleaved."""
+    """Per-round seconds of a direct invoke, a JSON request and a streaming request, interleaved; and the CPU
+    seconds each took in all (this process's, plus the server process's for the requests: /proc ticks are 10 ms,
+    so CPU is summed over the rounds, not paired)."""
     import openai
+    import psutil
     import torch
     from langchain_core.messages import HumanMessage
 
@@ -268,7 +271,13 @@ def overhead(path: Path, dtype: str, work: Path, rounds: int) -> dict[str, list[
     direct = ChatTransformers(model=str(path), dtype=dtype, max_tokens=MAX_TOKENS, temperature=0)
     prompt = PROMPTS[0]
     times: dict[str, list[float]] = {"direct": [], "json": [], "stream": []}
+    cpu = dict.fromkeys(times, 0.0)
     with serving(target, work) as server:
+        served = psutil.Process(server.proc.pid)
+
+        def cpu_now() -> float:
+            return time.process_time() + sum(served.cpu_times()[:2])
+
         client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="sk-bench", max_retries=0, timeout=600)
         calls = {
             "direct": lambda: direct.invoke([HumanMessage(prompt)]).content,
@@ -298,11 +307,13 @@ def overhead(path: Path, dtype: str, work: Path, rounds: int) -> dict[str, list[
         order = list(calls)
         for i in range(rounds):
             for name in order[i % 3 :] + order[: i % 3]:  # rotate which side goes first
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), cpu_now()
                 calls[name]()
                 times[name].append(time.perf_counter() - start)
+                cpu[name] += cpu_now() - start_cpu
         client.close()
     times["answers_equal"] = [float(len(set(texts.values())) == 1)]
+    times |= {f"cpu_{name}": [total / rounds] for name, total in cpu.items()}
     return times
 
 
@@ -379,6 +390,10 @@ def _overhead_rows(label: str, path: Path, dtype: str, work: Path) -> list[tuple
     for kind in ("json", "stream"):
         diffs = [s - d for s, d in zip(times[kind], direct, strict=True)]
         rows.append((f"{label}: serve overhead, {kind}", statistics.median(diffs) * 1000, "ms", ""))
+    rows.append((f"{label}: direct invoke, CPU per call", times["cpu_direct"][0] * 1000, "ms", ""))
+    for kind in ("json", "stream"):
+        extra = (times[f"cpu_{kind}"][0] - times["cpu_direct"][0]) * 1000
+        rows.append((f"{label}: serve CPU overhead, {kind}", extra, "ms", ""))
     rows.append((f"{label}: serve = direct answer", times["answers_equal"][0], "bool", "1"))
     return rows
 
