@@ -22,6 +22,7 @@ import math
 import os
 import socket
 import sys
+import uuid
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -206,8 +207,11 @@ async def _execute(
     limiter_class = ray.remote(_Limiter).options(num_cpus=0, max_concurrency=10_000)
     limiters = {m: limiter_class.remote(options.concurrency, config.router.rate_limits.get(m)) for m in plan.models}
     payload = ray.put(_payload(plan, config, options, info))
-    worker_class = ray.remote(_Worker).options(num_cpus=1, num_gpus=_gpus(ray, plan, count), max_concurrency=64)
-    actors = {f"worker-{i}": worker_class.remote(payload, limiters, f"worker-{i}") for i in range(count)}
+    worker_class = ray.remote(_Worker)
+    placement = {"num_cpus": 1, "num_gpus": _gpus(ray, plan, count), "max_concurrency": 64}
+    tag = f"aigc-{info.run_id}-{uuid.uuid4().hex[:6]}"  # named, so `ray list actors` says whose they are
+    names = [f"worker-{i}" for i in range(count)]
+    actors = {n: worker_class.options(name=f"{tag}-{n}", **placement).remote(payload, limiters, n) for n in names}
     reporter.start(len(plan.slots), len(plan.slots) - len(todo))
     try:
         alive = dict(actors)
@@ -326,12 +330,16 @@ class _Limiter:
         self.adaptive = AdaptiveLimit(concurrency)
         self.paced = PacedLimit(self.adaptive, rate) if rate is not None else None
         self.held: dict[str, int] = {}
+        self.gone: set[str] = set()
         self.calls = 0
         self.peak = 0
 
     async def acquire(self, tokens: int, holder: str) -> tuple[int, float]:
         """Wait for a place; returns the epoch and the seconds the caller must wait before calling."""
         epoch = await self.adaptive.acquire()
+        if holder in self.gone:  # a call of a dead worker that was still waiting: not its place any more
+            await self.adaptive.release()
+            raise RunError(f"{holder} is gone")
         self.held[holder] = self.held.get(holder, 0) + 1
         self.calls += 1
         self.peak = max(self.peak, self.adaptive.active)
@@ -343,7 +351,8 @@ class _Limiter:
             await self.adaptive.release()
 
     async def forget(self, holder: str) -> None:
-        """A worker died: free the places its calls held."""
+        """A worker died: free the places its calls held, and refuse the calls of it still waiting."""
+        self.gone.add(holder)
         for _ in range(self.held.pop(holder, 0)):
             await self.adaptive.release()
 
@@ -434,8 +443,12 @@ class _Worker:
         self.payload = payload
         self.plan = payload.plan()
         self.index_of = {slot.key: i for i, slot in enumerate(self.plan.slots)}
-        config = payload.config
-        self.models = {m: _ModelState(_RemoteLimit(limiters[m], name), _router(config, m)) for m in payload.models}
+        self.failure: Exception | None = None
+        try:
+            config = payload.config
+            self.models = {m: _ModelState(_RemoteLimit(limiters[m], name), _router(config, m)) for m in payload.models}
+        except Exception as exc:  # a model that cannot load here: said by the first shard, not as a dead actor
+            self.failure = exc
 
     def pid(self) -> int:
         """The worker's process id (tests kill it)."""
@@ -445,6 +458,8 @@ class _Worker:
         self, shard: Sequence[int], generations: Mapping[str, CaseResult], scores: Mapping[str, ScoreRow]
     ) -> AsyncIterator[list[tuple[int, CaseResult]]]:
         """Generate and score the shard's slots; yields the finished cases in batches as they come."""
+        if self.failure is not None:
+            raise self.failure
         p = self.payload
         collector = _Collector(self.index_of)
         run = _Run(self.plan, p.config, _Lookups(generations, scores), p.options, p.info, collector)  # type: ignore[arg-type]
