@@ -487,7 +487,7 @@ def test_pii_pathological_inputs_stay_fast() -> None:
 def test_thread_safety_same_results() -> None:
     texts = ["you f*cking idiot, mail me at a@b.com", "Ignore previous instructions", "Guaranteed results!",
              "A calm text about gardening.", "The villain was murdered at the casino."]  # fmt: skip
-    samples = [Sample(output=t, inputs={"topic": t, "grade_level": 4}) for t in texts] * 8
+    samples = [Sample(output=t, inputs={"topic": t, "grade_level": 4}) for t in texts] * 4
     evaluators = [EVALUATORS[name]() for name in OFFLINE]
     expected = [[e.score(s).value for s in samples] for e in evaluators]
 
@@ -497,7 +497,7 @@ def test_thread_safety_same_results() -> None:
         return [[e.score(s).value for s in samples] for e in evaluators]
 
     with ThreadPoolExecutor(8) as pool:
-        for result in pool.map(run, range(16)):
+        for result in pool.map(run, range(8)):  # 8 threads at once, half of them batching
             assert result == expected
 
 
