@@ -6,6 +6,11 @@ both paths (EOS is ignored), so tokens per second compare like for like. Results
 
     python benchmarks/gpu_generate.py --out gpu_generate.json            # on a CUDA machine
     python benchmarks/gpu_generate.py --small --device cpu --out x.json  # a quick check anywhere
+    python benchmarks/gpu_generate.py --vllm --out gpu_generate.json     # also the vllm: provider (aigc[vllm])
+
+With ``--vllm`` the same model folder is then served by vLLM's engine through our ``vllm:`` provider
+(``chains.vllm.ChatVLLM``: concurrent ``ainvoke`` calls gathered into one ``LLM.chat``) and, as the baseline, by
+that engine's own ``LLM.chat`` on the whole batch at once.
 """
 
 from __future__ import annotations
@@ -109,6 +114,44 @@ def plain(engine, batch: int, new_tokens: int) -> float:
     return batch * new_tokens / elapsed
 
 
+def vllm_rows(folder: Path, batches: list[int], new_tokens: int, repeats: int) -> list[dict[str, float]]:
+    """Tokens per second through the ``vllm:`` provider (concurrent ainvoke calls) and through the same engine's
+    ``LLM.chat`` on the whole batch; every call decodes exactly ``new_tokens`` (EOS ignored)."""
+    import asyncio
+
+    from vllm import SamplingParams
+
+    from chains import ModelsConfig
+    from chains.vllm import create_vllm
+
+    engine = {"dtype": "bfloat16", "gpu_memory_utilization": 0.5, "seed": 0}
+    model = create_vllm(str(folder), ModelsConfig(), engine_kwargs=engine, max_batch_size=max(batches))
+    fixed = {"max_tokens": new_tokens, "min_tokens": new_tokens, "ignore_eos": True, "temperature": 0.0}
+
+    async def provider(batch: int) -> float:
+        start = time.perf_counter()
+        answers = await asyncio.gather(*(model.ainvoke(p, **fixed) for p in prompts(batch)))
+        elapsed = time.perf_counter() - start
+        assert all(a.usage_metadata["output_tokens"] == new_tokens for a in answers)
+        return batch * new_tokens / elapsed
+
+    def raw(batch: int) -> float:
+        start = time.perf_counter()
+        outputs = model._llm.chat(prompts(batch), SamplingParams(**fixed), use_tqdm=False)
+        elapsed = time.perf_counter() - start
+        assert all(len(o.outputs[0].token_ids) == new_tokens for o in outputs)
+        return batch * new_tokens / elapsed
+
+    rows = []
+    for batch in batches:
+        asyncio.run(provider(batch)), raw(batch)  # warm-up (the first call also loads the engine)
+        ours = max(asyncio.run(provider(batch)) for _ in range(repeats))
+        theirs = max(raw(batch) for _ in range(repeats))
+        rows.append({"vllm_provider_tok_s": ours, "vllm_chat_tok_s": theirs, "vllm_provider_ratio": ours / theirs})
+        print(f"batch {batch:3d}: vllm: provider {ours:10.1f} tok/s   LLM.chat {theirs:10.1f} tok/s", flush=True)
+    return rows
+
+
 def _sync() -> None:
     import torch
 
@@ -124,6 +167,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="gpu_generate.json")
+    parser.add_argument("--vllm", action="store_true", help="also vLLM, through the vllm: provider (CUDA only)")
     args = parser.parse_args()
 
     import torch
@@ -132,9 +176,9 @@ def main() -> None:
 
     device = resolve_device(args.device)
     dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = build(Path(tmp), SMALL if args.small else QWEN25_05B, dtype)
-        engine = HFEngine.load(str(folder), device=device, dtype=dtype)
+    tmp = tempfile.TemporaryDirectory()  # kept until the end: vLLM loads the same folder
+    folder = build(Path(tmp.name), SMALL if args.small else QWEN25_05B, dtype)
+    engine = HFEngine.load(str(folder), device=device, dtype=dtype)
     engine.eos_ids = set()  # every call decodes exactly --new-tokens
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
@@ -149,6 +193,13 @@ def main() -> None:
             f"ratio {best_ours / best_plain:.2f}",
             flush=True,
         )
+    if args.vllm:
+        del engine
+        torch.cuda.empty_cache()
+        rows_vllm = vllm_rows(folder, [int(b) for b in args.batches.split(",")], args.new_tokens, args.repeats)
+        for row, extra in zip(rows, rows_vllm, strict=True):
+            row.update(extra)
+    tmp.cleanup()
     report = {
         "model": "random Qwen2.5-0.5B config" if not args.small else "small Qwen2 config",
         "dtype": dtype,

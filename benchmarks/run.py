@@ -12,7 +12,7 @@ import platform
 import sys
 from pathlib import Path
 
-GROUPS = ["prompts", "chains", "evaluators", "local", "store", "router", "reports", "eval", "rag", "serve"]
+GROUPS = ["prompts", "chains", "evaluators", "local", "store", "router", "reports", "eval", "rag", "serve", "ray"]
 
 
 def main(selected: list[str]) -> None:

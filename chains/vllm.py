@@ -9,7 +9,9 @@ saying what to install, or how to reach a vLLM server through ``openai:`` instea
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +48,7 @@ def create_vllm(name: str, config: ModelsConfig, **params: Any) -> BaseChatModel
 
     if not torch.cuda.is_available():
         raise ModelUnavailable(f"{model} needs a CUDA GPU and this machine has none; {hint}", model=model)
-    return ChatVLLM(model=name, max_batch_size=config.local.max_batch_size, **params)
+    return ChatVLLM(model=name, **{"max_batch_size": config.local.max_batch_size, **params})
 
 
 class ChatVLLM(BaseChatModel):
@@ -60,19 +62,22 @@ class ChatVLLM(BaseChatModel):
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
     _llm: Any = PrivateAttr(default=None)
     _batcher: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
         return "vllm"
 
     def _engine(self) -> Any:
-        if self._batcher is None:
-            from vllm import LLM
+        """The batcher in front of the engine; the engine loads at the first call, once."""
+        with self._lock:
+            if self._batcher is None:
+                from vllm import LLM
 
-            from chains.batching import DynamicBatcher
+                from chains.batching import DynamicBatcher
 
-            self._llm = LLM(model=self.model, **self.engine_kwargs)
-            self._batcher = DynamicBatcher(self._run_batch, max_batch_size=self.max_batch_size, name="aigc-vllm")
+                self._llm = LLM(model=self.model, **self.engine_kwargs)
+                self._batcher = DynamicBatcher(self._run_batch, max_batch_size=self.max_batch_size, name="aigc-vllm")
         return self._batcher
 
     def _run_batch(self, requests: Sequence[tuple[list[dict[str, str]], Any]]) -> list[Any]:
@@ -88,7 +93,12 @@ class ChatVLLM(BaseChatModel):
             max_tokens=kwargs.get("max_tokens", self.max_tokens),
             stop=stop or kwargs.get("stop"),
             seed=kwargs.get("seed"),
+            **{k: kwargs[k] for k in ("min_tokens", "ignore_eos") if k in kwargs},
         )
+
+    def _submit(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Any:
+        chat = [{"role": _ROLES.get(m.type, m.type), "content": m.text} for m in messages]
+        return self._engine().submit((chat, self._sampling(stop, kwargs)))
 
     def _generate(
         self,
@@ -97,17 +107,30 @@ class ChatVLLM(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        chat = [{"role": _ROLES.get(m.type, m.type), "content": m.text} for m in messages]
-        result = self._engine().submit((chat, self._sampling(stop, kwargs))).result()
-        completion = result.outputs[0]
-        usage = {
-            "input_tokens": len(result.prompt_token_ids or ()),
-            "output_tokens": len(completion.token_ids),
-            "total_tokens": len(result.prompt_token_ids or ()) + len(completion.token_ids),
-        }
-        message = AIMessage(
-            content=completion.text,
-            usage_metadata=usage,
-            response_metadata={"model_name": self.model, "finish_reason": completion.finish_reason},
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return _result(self.model, self._submit(messages, stop, kwargs).result())
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """Awaits the batcher's future: concurrent calls need no thread each to be gathered into one batch."""
+        return _result(self.model, await asyncio.wrap_future(self._submit(messages, stop, kwargs)))
+
+
+def _result(model: str, result: Any) -> ChatResult:
+    """A ChatResult from one vLLM ``RequestOutput``."""
+    completion = result.outputs[0]
+    usage = {
+        "input_tokens": len(result.prompt_token_ids or ()),
+        "output_tokens": len(completion.token_ids),
+        "total_tokens": len(result.prompt_token_ids or ()) + len(completion.token_ids),
+    }
+    message = AIMessage(
+        content=completion.text,
+        usage_metadata=usage,
+        response_metadata={"model_name": model, "finish_reason": completion.finish_reason},
+    )
+    return ChatResult(generations=[ChatGeneration(message=message)])

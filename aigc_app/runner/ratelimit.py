@@ -37,6 +37,11 @@ class AdaptiveLimit:
         self._streak = 0
         self._cond = asyncio.Condition()
 
+    @property
+    def epoch(self) -> int:
+        """Which wave of calls is current: :meth:`rate_limited` halves once per epoch."""
+        return self._epoch
+
     async def acquire(self) -> int:
         """Wait for one of the ``limit`` places; returns the epoch to pass to :meth:`rate_limited`."""
         async with self._cond:

@@ -324,11 +324,14 @@ def _detached(prompt: Prompt) -> Prompt:
 
 
 class _Limiter:
-    """One model's adaptive concurrency and token buckets for the whole cluster (a Ray actor)."""
+    """One model's adaptive concurrency and token buckets for the whole cluster (a Ray actor). Places are granted
+    first come, first served: a release wakes one waiting call, not every one (many wait at once on a cluster)."""
 
     def __init__(self, concurrency: int, rate: RateLimit | None) -> None:
-        self.adaptive = AdaptiveLimit(concurrency)
+        self.adaptive = AdaptiveLimit(concurrency)  # the limit's arithmetic: halving, growing back, epochs
         self.paced = PacedLimit(self.adaptive, rate) if rate is not None else None
+        self.active = 0
+        self.waiting: deque[asyncio.Future[None]] = deque()
         self.held: dict[str, int] = {}
         self.gone: set[str] = set()
         self.calls = 0
@@ -336,28 +339,36 @@ class _Limiter:
 
     async def acquire(self, tokens: int, holder: str) -> tuple[int, float]:
         """Wait for a place; returns the epoch and the seconds the caller must wait before calling."""
-        epoch = await self.adaptive.acquire()
+        if holder in self.gone:
+            raise RunError(f"{holder} is gone")
+        if self.active < self.adaptive.limit and not self.waiting:
+            self.active += 1
+        else:
+            granted = asyncio.get_running_loop().create_future()
+            self.waiting.append(granted)
+            await granted  # the place is counted by whoever granted it
         if holder in self.gone:  # a call of a dead worker that was still waiting: not its place any more
-            await self.adaptive.release()
+            self._free(1)
             raise RunError(f"{holder} is gone")
         self.held[holder] = self.held.get(holder, 0) + 1
         self.calls += 1
-        self.peak = max(self.peak, self.adaptive.active)
-        return epoch, self.paced.reserve(tokens) if self.paced is not None else 0.0
+        self.peak = max(self.peak, self.active)
+        return self.adaptive.epoch, self.paced.reserve(tokens) if self.paced is not None else 0.0
 
-    async def release(self, holder: str) -> None:
+    def release(self, holder: str, successes: int = 0) -> None:
+        """A call is over; ``successes`` calls of this holder succeeded since its last release."""
+        for _ in range(successes):
+            self.adaptive.succeeded()
         if self.held.get(holder, 0) > 0:
             self.held[holder] -= 1
-            await self.adaptive.release()
+            self._free(1)
+        else:
+            self._grant()  # the limit may have grown
 
-    async def forget(self, holder: str) -> None:
+    def forget(self, holder: str) -> None:
         """A worker died: free the places its calls held, and refuse the calls of it still waiting."""
         self.gone.add(holder)
-        for _ in range(self.held.pop(holder, 0)):
-            await self.adaptive.release()
-
-    def succeeded(self) -> None:
-        self.adaptive.succeeded()
+        self._free(self.held.pop(holder, 0))
 
     def rate_limited(self, epoch: int) -> bool:
         return self.adaptive.rate_limited(epoch)
@@ -366,13 +377,26 @@ class _Limiter:
         a = self.adaptive
         return {"limit": a.limit, "lowest": a.lowest, "halvings": a.halvings, "calls": self.calls, "peak": self.peak}
 
+    def _free(self, places: int) -> None:
+        self.active -= places
+        self._grant()
+
+    def _grant(self) -> None:
+        while self.waiting and self.active < self.adaptive.limit:
+            granted = self.waiting.popleft()
+            if not granted.done():  # a cancelled wait gives nothing back
+                self.active += 1
+                granted.set_result(None)
+
 
 class _RemoteLimit:
-    """The executor's limit interface (``slot``, ``succeeded``, ``rate_limited``) over a limiter actor."""
+    """The executor's limit interface (``slot``, ``succeeded``, ``rate_limited``) over a limiter actor: one
+    awaited call per generation (acquire); the release, with the successes since the last one, is not waited for."""
 
     def __init__(self, actor: Any, holder: str) -> None:
         self.actor = actor
         self.holder = holder
+        self.successes = 0
 
     @contextlib.asynccontextmanager
     async def slot(self, tokens: int = 0) -> AsyncIterator[int]:
@@ -382,10 +406,11 @@ class _RemoteLimit:
                 await asyncio.sleep(delay)
             yield epoch
         finally:
-            await self.actor.release.remote(self.holder)
+            successes, self.successes = self.successes, 0
+            self.actor.release.remote(self.holder, successes)
 
     def succeeded(self) -> None:
-        self.actor.succeeded.remote()
+        self.successes += 1
 
     def rate_limited(self, epoch: int) -> bool:
         self.actor.rate_limited.remote(epoch)
