@@ -204,6 +204,22 @@ def test_bad_requests_get_400_naming_the_parameter(client: openai.OpenAI, model:
     assert empty.status_code == 400 and empty.body["param"] == "messages"
 
 
+def test_malformed_response_format_and_stream_options_are_400_not_500(client: openai.OpenAI, model: str) -> None:
+    create = client.chat.completions.create
+    for fmt in ({"type": "json_schema"}, {"type": "json_schema", "json_schema": {"name": "x"}}):
+        for stream in (False, True):
+            error = _status(lambda f=fmt, s=stream: create(model=model, messages=HI, response_format=f, stream=s))
+            assert error.status_code == 400 and error.body["param"] == "response_format", error.body
+            assert "the JSON Schema the answer must match" in error.body["message"]
+    stray = _status(lambda: create(model=model, messages=HI, response_format={"type": "text", "json_schema": {}}))
+    assert stray.status_code == 400 and "only read with type json_schema" in stray.body["message"]
+    bad_schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "wat"}}}
+    refused = _status(lambda: create(model=model, messages=HI, response_format=bad_schema))
+    assert refused.status_code == 400 and "cannot be enforced" in refused.body["message"]
+    options = _status(lambda: create(model=model, messages=HI, stream_options={"include_usage": True}))
+    assert options.status_code == 400 and options.body["param"] == "stream_options"
+
+
 def test_unknown_model_is_404_listing_served_ids(client: openai.OpenAI, model: str) -> None:
     error = _status(lambda: client.chat.completions.create(model="aigc:ruoter", messages=HI))
     assert error.status_code == 404 and error.body["code"] == "model_not_found"

@@ -7,15 +7,16 @@ ignored parameter is how a client gets answers it did not ask for). Models come 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aigc_app.server.errors import ApiError, error_body, from_exception, validation_error
 from aigc_app.server.hub import ROUTER_ID, Delta, Done, GenParams, ModelHub
@@ -66,7 +67,22 @@ class ResponseFormat(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["text", "json_object", "json_schema"]
-    json_schema: dict[str, Any] | None = None
+    json_schema: dict[str, Any] | None = Field(
+        None, description='With type json_schema: {"name": ..., "schema": {a JSON Schema}, "strict": ...}.'
+    )
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema":
+            schema = (self.json_schema or {}).get("schema")
+            if not isinstance(schema, dict):
+                raise ValueError(
+                    'type json_schema needs json_schema: {"name": "...", "schema": {...}}, the JSON Schema the '
+                    "answer must match (or use type json_object for any JSON object)"
+                )
+        elif self.json_schema is not None:
+            raise ValueError(f"json_schema is only read with type json_schema, not {self.type}")
+        return self
 
 
 class ChatRequest(BaseModel):
@@ -114,6 +130,8 @@ class ChatRequest(BaseModel):
             raise ApiError(400, f"{name} is {max_tokens}, over this server's limit of {limit}", param=name)
         if self.top_logprobs and not self.logprobs:
             raise ApiError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
+        if self.stream_options is not None and not self.stream:
+            raise ApiError(400, "stream_options is only allowed with stream: true", param="stream_options")
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
         response_format = self.response_format.model_dump(exclude_none=True) if self.response_format else None
         if response_format and response_format["type"] == "text":
@@ -187,12 +205,23 @@ async def chat_completions(request: Request, svc: Services = Depends(services)) 
     events = hub.generate(chat.model, chat.to_messages(), params, chat.n, stream=chat.stream)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if not chat.stream:
-        return JSONResponse(await _unless_gone(request, _collect(events, chat, completion_id)))
-    first = await anext(events)  # errors before the first token get their own status, not a broken stream
+        with _backend_refusals():
+            return JSONResponse(await _unless_gone(request, _collect(events, chat, completion_id)))
+    with _backend_refusals():
+        first = await anext(events)  # errors before the first token get their own status, not a broken stream
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     secret = svc.settings.api_key.get_secret_value() if svc.settings.api_key else None
     body = _sse(first, events, chat, completion_id, include_usage, secret)
     return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@contextlib.contextmanager
+def _backend_refusals() -> Iterator[None]:
+    """A ValueError from a backend is its refusal of the request's values (a 400 with its message), not a crash."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 async def _unless_gone(request: Request, work: Any) -> Any:
