@@ -203,12 +203,14 @@ async def _execute(
     reporter = options.reporter or (NullReporter() if options.quiet or not sys.stderr.isatty() else RichReporter())
     run = _Run(plan, config, store, options, info, reporter)
     shards = deque(make_shards(plan.slots, todo, shard_size))
-    count = max(1, min(workers or int(ray.cluster_resources().get("CPU", 1)), len(shards) or 1))
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    count = min(workers or max(1, int(cpus)), len(shards))  # none when nothing is left to do
     limiter_class = ray.remote(_Limiter).options(num_cpus=0, max_concurrency=10_000)
     limiters = {m: limiter_class.remote(options.concurrency, config.router.rate_limits.get(m)) for m in plan.models}
     payload = ray.put(_payload(plan, config, options, info))
     worker_class = ray.remote(_Worker)
-    placement = {"num_cpus": 1, "num_gpus": _gpus(ray, plan, count), "max_concurrency": 64}
+    share = min(1.0, cpus / max(1, count))  # more workers than CPUs still all start (they mostly wait on I/O)
+    placement = {"num_cpus": share, "num_gpus": _gpus(ray, plan, count), "max_concurrency": 64}
     tag = f"aigc-{info.run_id}-{uuid.uuid4().hex[:6]}"  # named, so `ray list actors` says whose they are
     names = [f"worker-{i}" for i in range(count)]
     actors = {n: worker_class.options(name=f"{tag}-{n}", **placement).remote(payload, limiters, n) for n in names}
@@ -277,7 +279,7 @@ def _gpus(ray: Any, plan: Plan, workers: int) -> float:
     gpus = float(ray.cluster_resources().get("GPU", 0))
     if not gpus or not any(m.startswith(_LOCAL_PROVIDERS) for m in plan.models):
         return 0
-    return min(1.0, gpus / workers)
+    return min(1.0, gpus / max(1, workers))
 
 
 # -- what a worker receives -----------------------------------------------------------------------------------------
