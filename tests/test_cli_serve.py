@@ -94,3 +94,21 @@ def test_bad_config_is_one_red_line_naming_the_key(
     assert run(["serve", "--config", str(bad_serve)]) == 1
     err = capsys.readouterr().err
     assert "serve.max_queue" in err and "serve.prot" in err and "sk-hidden-value" not in err
+
+
+def test_a_port_in_use_is_one_line_before_any_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.delenv("AIGC_SERVE_API_KEY", raising=False)
+    config = _config(tmp_path, tmp_path / "no-model-here")  # never looked at: the bind fails first
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert run(["serve", "--config", str(config), "--port", str(port)]) == 1
+    captured = capsys.readouterr()
+    assert f"127.0.0.1:{port} is in use: pass another --port" in captured.err
+    assert "Traceback" not in captured.err and "no-model-here" not in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and "aigc serve on" not in captured.out

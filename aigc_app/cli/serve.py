@@ -6,6 +6,9 @@ suites_dir, max_body_bytes, max_tokens_limit, max_queue), ``AIGC_SERVE_API_KEY``
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,8 +106,9 @@ def _run(settings: ServeSettings) -> None:
     import uvicorn
 
     from aigc_app.server import create_app
-    from aigc_app.server.testing import free_port
 
+    sock = listen_socket(settings.host, settings.port)  # a port in use fails now, before minutes of loading
+    port = sock.getsockname()[1]
     app = create_app(settings)
     services = app.state.services
     _ = services.models_config  # a bad models section fails now, as one line
@@ -116,10 +120,39 @@ def _run(settings: ServeSettings) -> None:
     loaded = hub.warm()
     if loaded:
         out.print(f"  loaded {', '.join(loaded)}")
-    port = settings.port or free_port(settings.host)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     auth = "API key required (Authorization: Bearer ...)" if settings.api_key else "no API key (loopback only)"
     console().print(f"aigc serve on http://{host}:{port}  (OpenAI base_url http://{host}:{port}/v1; {auth})")
     console().file.flush()
     # No access log: a request line can carry ?key=... (the one-time sign-in exchange).
-    uvicorn.run(app, host=settings.host, port=port, log_level="warning", access_log=False, backlog=2048)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048)
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops (uvicorn re-raises the signal)
+        server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(3)  # uvicorn logged why; its own exit code for a failed start
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (0: a free port); an address in use or not of this machine is a ConfigError
+    saying what to change."""
+    from aigc_app.settings import ConfigError
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror:
+        raise ConfigError(f"--host {host}: not an address or a name this machine resolves") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"{host}:{port} is in use: pass another --port (0 picks a free one), or stop the server that holds it"
+            ) from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}): pass --host with an address of this machine"
+        ) from None
+    return sock
