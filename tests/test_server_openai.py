@@ -220,6 +220,24 @@ def test_malformed_response_format_and_stream_options_are_400_not_500(client: op
     assert options.status_code == 400 and options.body["param"] == "stream_options"
 
 
+def test_openapi_documents_the_openai_routes_bodies_and_answers(aigc_server, model: str) -> None:
+    import jsonschema
+
+    schema = httpx.get(aigc_server.base_url + "/openapi.json").raise_for_status().json()
+    chat = schema["paths"]["/v1/chat/completions"]["post"]
+    body = chat["requestBody"]["content"]["application/json"]["schema"]
+    jsonschema.validate({"model": model, "messages": HI, "n": 2, "stop": ["."], "stream": True}, body)
+    with pytest.raises(jsonschema.ValidationError):  # the documented body refuses what the server refuses
+        jsonschema.validate({"model": model, "messages": HI, "colour": 1}, body)
+    answers = chat["responses"]
+    assert answers["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletion")
+    assert "text/event-stream" in answers["200"]["content"] and {"400", "404", "413", "429"} <= set(answers)
+    moderation = schema["paths"]["/v1/moderations"]["post"]
+    assert set(moderation["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {"input", "model"}
+    listed = schema["paths"]["/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed["$ref"].endswith("/ModelList") and "$defs" not in json.dumps(schema)
+
+
 def test_unknown_model_is_404_listing_served_ids(client: openai.OpenAI, model: str) -> None:
     error = _status(lambda: client.chat.completions.create(model="aigc:ruoter", messages=HI))
     assert error.status_code == 404 and error.body["code"] == "model_not_found"

@@ -165,6 +165,99 @@ class ChatRequest(BaseModel):
         return out
 
 
+class Usage(BaseModel):
+    """Tokens of one request (the prompt counted once however many choices)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AnswerMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    refusal: None = None
+
+
+class Choice(BaseModel):
+    index: int
+    message: AnswerMessage
+    logprobs: dict[str, Any] | None = Field(None, description='{"content": [OpenAI token logprobs], "refusal": null}')
+    finish_reason: str = Field(description="stop or length")
+
+
+class ChatCompletion(BaseModel):
+    """The answer to a request without ``stream`` (OpenAI's ``chat.completion``)."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[Choice]
+    usage: Usage
+
+
+class ModelCard(BaseModel):
+    """One served model (OpenAI's ``model`` object)."""
+
+    id: str = Field(examples=["hf:smollm2-135m-instruct", "aigc:router"])
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ModerationResult(BaseModel):
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+    category_applied_input_types: dict[str, list[str]]
+
+
+class ModerationResponse(BaseModel):
+    """OpenAI's moderation answer, one result per input text."""
+
+    id: str
+    model: str
+    results: list[ModerationResult]
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """``model`` as the documented JSON request body of a route that parses its body itself (to name unknown
+    parameters), its ``$defs`` inlined so the schema stands alone in /openapi.json."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
+
+
+_ERROR_DOC = {
+    "description": 'OpenAI\'s error shape: {"error": {"message", "type", "param", "code"}}',
+    "content": {"application/json": {"example": {"error": {"message": "...", "type": "invalid_request_error"}}}},
+}
+_CHAT_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ChatCompletion,
+        "description": "JSON, or with stream: true server-sent events of chat.completion.chunk ending data: [DONE]",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    **{status: _ERROR_DOC for status in (400, 401, 404, 413, 429, 502)},
+}
+
+
 _UNSUPPORTED = {
     "tools": "tool calling is not supported by aigc serve",
     "tool_choice": "tool calling is not supported by aigc serve",
@@ -197,7 +290,12 @@ async def _json_body(request: Request) -> Any:
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
 
 
-@router.post("/v1/chat/completions", summary="Chat completion (OpenAI's API; stream: true for SSE)")
+@router.post(
+    "/v1/chat/completions",
+    summary="Chat completion (OpenAI's API; stream: true for SSE)",
+    openapi_extra=_body_doc(ChatRequest),
+    responses=_CHAT_DOC,
+)
 async def chat_completions(request: Request, svc: Services = Depends(services)) -> Any:  # noqa: B008
     chat = _parse(await _json_body(request))
     params = chat.params(svc.settings.max_tokens_limit)
@@ -220,8 +318,8 @@ def _backend_refusals() -> Iterator[None]:
     """A ValueError from a backend is its refusal of the request's values (a 400 with its message), not a crash."""
     try:
         yield
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
+    except ValueError as exc:  # our model errors among them (a context window exceeded is a ValueError too)
+        raise from_exception(exc) from None
 
 
 async def _unless_gone(request: Request, work: Any) -> Any:
@@ -325,12 +423,16 @@ def _model_card(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": _STARTED, "owned_by": owner}
 
 
-@router.get("/v1/models", summary="The served models (OpenAI's list shape), aigc:router included")
+@router.get(
+    "/v1/models", summary="The served models (OpenAI's list shape), aigc:router included", response_model=ModelList
+)
 def list_models(svc: Services = Depends(services)) -> dict[str, Any]:  # noqa: B008
     return {"object": "list", "data": [_model_card(m) for m in svc.hub.ids()]}
 
 
-@router.get("/v1/models/{model_id:path}", summary="One served model")
+@router.get(
+    "/v1/models/{model_id:path}", summary="One served model", response_model=ModelCard, responses={404: _ERROR_DOC}
+)
 def get_model(model_id: str, svc: Services = Depends(services)) -> dict[str, Any]:  # noqa: B008
     hub: ModelHub = svc.hub
     if model_id not in hub.ids():
@@ -350,7 +452,13 @@ class ModerationRequest(BaseModel):
     model: str | None = Field(None, description="Accepted; every request is scored by aigc's safety evaluators.")
 
 
-@router.post("/v1/moderations", summary="Moderation (OpenAI's shape) by aigc's safety evaluators")
+@router.post(
+    "/v1/moderations",
+    summary="Moderation (OpenAI's shape) by aigc's safety evaluators",
+    openapi_extra=_body_doc(ModerationRequest),
+    response_model=ModerationResponse,
+    responses={400: _ERROR_DOC},
+)
 async def moderations(request: Request) -> dict[str, Any]:
     from fastapi.concurrency import run_in_threadpool
 
