@@ -216,6 +216,9 @@ def test_malformed_response_format_and_stream_options_are_400_not_500(client: op
     bad_schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "wat"}}}
     refused = _status(lambda: create(model=model, messages=HI, response_format=bad_schema))
     assert refused.status_code == 400 and "cannot be enforced" in refused.body["message"]
+    tool_calls = [{"role": "assistant", "content": "", "tool_calls": [{"id": "1"}]}, *HI]
+    history = _status(lambda: create(model=model, messages=tool_calls))
+    assert history.status_code == 400 and history.body["param"] == "messages.0.tool_calls"
     options = _status(lambda: create(model=model, messages=HI, stream_options={"include_usage": True}))
     assert options.status_code == 400 and options.body["param"] == "stream_options"
 

@@ -31,10 +31,6 @@ router = APIRouter(tags=["openai"])
 _STARTED = int(time.time())
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
 class TextPart(BaseModel):
     """A text part of a message's content."""
 
@@ -44,12 +40,17 @@ class TextPart(BaseModel):
     text: str
 
 
-class ChatMessage(_Open):
-    """One message; text content only (a string or text parts)."""
+class ChatMessage(BaseModel):
+    """One message; text content only (a string or text parts). Another field (tool_calls, audio, a typo) is a
+    400 naming it rather than a part of the conversation silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_call_id: str | None = Field(None, description="Of a tool message.")
+    refusal: str | None = Field(None, description="Of an earlier assistant message; not shown to the model.")
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -161,7 +162,7 @@ class ChatRequest(BaseModel):
             elif m.role == "assistant":
                 out.append(AIMessage(m.text(), **name))
             else:
-                out.append(ToolMessage(m.text(), tool_call_id=str(getattr(m, "tool_call_id", "") or "")))
+                out.append(ToolMessage(m.text(), tool_call_id=m.tool_call_id or ""))
         return out
 
 
