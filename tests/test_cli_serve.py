@@ -94,6 +94,9 @@ def test_bad_config_is_one_red_line_naming_the_key(
     assert run(["serve", "--config", str(bad_serve)]) == 1
     err = capsys.readouterr().err
     assert "serve.max_queue" in err and "serve.prot" in err and "sk-hidden-value" not in err
+    assert run(["serve", "--config", str(bad_models), "--max-queue", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "--max-queue: Input should be greater than 0" in err and "serve.max_queue" not in err  # the flag
 
 
 def test_a_port_in_use_is_one_line_before_any_model_loads(

@@ -76,11 +76,25 @@ def build_settings(config_path: Path | None, env: dict[str, Any], flags: dict[st
     try:
         settings = ServeSettings.model_validate(merged)
     except ValidationError as exc:
-        problems = "; ".join(f"serve.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{file}: {problems}") from None
+        raise ConfigError(_problems(exc, file, env, flags)) from None
     key = settings.api_key.get_secret_value() if settings.api_key else None
     check_bind(settings.host, key)
     return settings
+
+
+def _problems(exc: Any, file: Path, env: dict[str, Any], flags: dict[str, Any]) -> str:
+    """Each bad setting named where it came from: ``--max-queue``, ``$AIGC_SERVE_API_KEY`` or ``FILE: serve.key``."""
+    out = []
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else ""
+        if flags.get(key) is not None:
+            where = "--" + key.replace("_", "-").removesuffix("s")  # prompts_dirs: --prompts-dir
+        elif env.get(key):
+            where = f"${KEY_ENV}"
+        else:
+            where = f"{file}: serve.{'.'.join(map(str, error['loc']))}"
+        out.append(f"{where}: {error['msg']}")
+    return "; ".join(out)
 
 
 def _serve_section(file: Path) -> dict[str, Any]:
