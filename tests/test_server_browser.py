@@ -18,6 +18,8 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from aigc_app.compare import compare_runs
+from aigc_app.compare.render import comparison_dict
 from aigc_app.reports.sample import sample_results
 from aigc_app.runner import load_eval_suite, resolve_cases
 from aigc_app.server import ServeSettings
@@ -57,25 +59,40 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server with an API key over a store holding two runs of the same suite (no model needed to view them)."""
-    folder = tmp_path_factory.mktemp("viewer")
-    with ResultsStore(folder / "results.db") as store:
+def viewer_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding two runs of the same suite."""
+    path = tmp_path_factory.mktemp("viewer") / "results.db"
+    with ResultsStore(path) as store:
         for run_id, seed in ((RUN_A, 1), (RUN_B, 2)):
             results = sample_results(96, seed=seed, run_id=run_id)
             store.create_run(results.info)
             for case in results.cases:
                 # another seed for B: content-addressed generations of A are not reused, so the runs differ
                 store.record_case(replace(case, key="", seed=(case.seed or 0) + seed))
+    return path
+
+
+@pytest.fixture(scope="module")
+def viewer(viewer_store: Path) -> Iterator[RunningServer]:
+    """A server with an API key over the two runs (no model needed to view them)."""
+    folder = viewer_store.parent
     settings = ServeSettings(
         port=0,
-        store=folder / "results.db",
+        store=viewer_store,
         suites_dir=folder / "suites",
         config=_no_models(folder),
         api_key=SecretStr(KEY),  # the pages reach the APIs with the session cookie
     )
     with running_server(settings) as server:
         yield server
+
+
+def _fixed(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def _signed(x: float | None) -> str:
+    return "–" if x is None else ("+" if x > 0 else "") + f"{x:.3f}"
 
 
 def _no_models(folder: Path) -> Path:
@@ -173,7 +190,7 @@ def test_run_page_shows_the_report(browser: Any, viewer: RunningServer) -> None:
     assert problems == []
 
 
-def test_compare_page_shows_paired_statistics(browser: Any, viewer: RunningServer) -> None:
+def test_compare_page_shows_paired_statistics(browser: Any, viewer: RunningServer, viewer_store: Path) -> None:
     page, problems = _open(browser, f"{viewer.base_url}/runs?key={KEY}")
     page.check(f"input[name=a][value='{RUN_A}']")
     page.check(f"input[name=b][value='{RUN_B}']")
@@ -186,6 +203,18 @@ def test_compare_page_shows_paired_statistics(browser: Any, viewer: RunningServe
     assert first.locator("table.rows tbody tr").count() == 5
     assert first.locator("svg.forest circle").count() == 5
     assert "p (Holm)" in first.text_content()
+    # the figures are aigc compare's: effect, interval, Holm p and verdict of every row of every variant
+    with ResultsStore(viewer_store) as store:
+        expected = comparison_dict(compare_runs(store.load_run(RUN_A), store.load_run(RUN_B)))
+    shown = page.locator("section.variant table.rows tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    wanted = [
+        [str(r["n_pairs"]), _signed(r["effect"]), f"{_signed(r['effect_ci'][0])} … {_signed(r['effect_ci'][1])}",
+         _fixed(r["p_holm"]), r["verdict"].replace("_", " ")]
+        for v in expected["variants"] for r in v["rows"]
+    ]  # fmt: skip
+    assert [[row[2], row[5], row[6], row[9], row[10]] for row in shown] == wanted
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
     page.close()
     assert problems == []
