@@ -281,6 +281,7 @@ def overhead(path: Path, dtype: str, work: Path, rounds: int) -> dict[str, list[
     prompt = PROMPTS[0]
     times: dict[str, list[float]] = {"direct": [], "json": [], "stream": []}
     cpu = dict.fromkeys(times, 0.0)
+    client_cpu = dict.fromkeys(times, 0.0)  # this process's share
     with serving(target, work) as server:
         served = psutil.Process(server.proc.pid)
 
@@ -316,13 +317,15 @@ def overhead(path: Path, dtype: str, work: Path, rounds: int) -> dict[str, list[
         order = list(calls)
         for i in range(rounds):
             for name in order[i % 3 :] + order[: i % 3]:  # rotate which side goes first
-                start, start_cpu = time.perf_counter(), cpu_now()
+                start, start_cpu, start_own = time.perf_counter(), cpu_now(), time.process_time()
                 calls[name]()
                 times[name].append(time.perf_counter() - start)
                 cpu[name] += cpu_now() - start_cpu
+                client_cpu[name] += time.process_time() - start_own
         client.close()
     times["answers_equal"] = [float(len(set(texts.values())) == 1)]
     times |= {f"cpu_{name}": [total / rounds] for name, total in cpu.items()}
+    times |= {f"client_cpu_{name}": [total / rounds] for name, total in client_cpu.items()}
     return times
 
 
@@ -403,6 +406,8 @@ def _overhead_rows(label: str, path: Path, dtype: str, work: Path) -> list[tuple
     for kind in ("json", "stream"):
         extra = (times[f"cpu_{kind}"][0] - times["cpu_direct"][0]) * 1000
         rows.append((f"{label}: serve CPU overhead, {kind}", extra, "ms", ""))
+        client = times[f"client_cpu_{kind}"][0] * 1000
+        rows.append((f"{label}: of which openai client, {kind}", client, "ms", ""))
     rows.append((f"{label}: serve = direct answer", times["answers_equal"][0], "bool", "1"))
     return rows
 
