@@ -200,6 +200,13 @@ class ModelHub:
 
         model = self.resolve(model_id)
         if isinstance(model, ChatTransformers):
+            if params.temperature is None and params.top_p is not None and params.top_p < 1:
+                raise ApiError(
+                    400,
+                    f"top_p {params.top_p} would be ignored: on {model_id} an omitted temperature means greedy "
+                    f"decoding; send a temperature too (1 is OpenAI's default)",
+                    param="top_p",
+                )
             return self._local(model_id, model, messages, params, n)
         return self._langchain(model_id, model, messages, params, n, stream=stream)
 
