@@ -5,6 +5,7 @@ that backs off cluster-wide, and ``aigc eval --executor ray`` as a user runs it 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,6 +64,8 @@ def cluster():
         os.killpg(head.pid, signal.SIGKILL)  # the head and every worker it started: one process group
         head.wait(30)
         log.close()
+        shutil.rmtree(temp, ignore_errors=True)
+        Path(f"{temp}.log").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
