@@ -72,10 +72,14 @@ def test_over_the_queue_limit_is_429_with_retry_after(small_queue, tiny_model_pa
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.headers["retry-after"] == "1"
     assert refused.json()["error"]["type"] == "rate_limit_error" and "limit 2" in refused.json()["error"]["message"]
+    # n rows count as n places: n over the limit never fits, so it is a 400 (a 429 would be retried for ever)
     too_many = httpx.post(small_queue.base_url + "/v1/chat/completions", json={**body, "n": 3}, timeout=30)
-    assert too_many.status_code == 429  # n rows count as n places
+    assert too_many.status_code == 400 and too_many.json()["error"]["param"] == "n"
     routed = httpx.post(small_queue.base_url + "/v1/chat/completions", json={**body, "model": "aigc:router", "n": 3})
-    assert routed.status_code == 429  # aigc:router has the same limit
+    assert routed.status_code == 400 and "queue limit of 2" in routed.json()["error"]["message"]  # the router too
+
+    pair = httpx.post(small_queue.base_url + "/v1/chat/completions", json={**body, "n": 2, "max_tokens": 2})
+    assert pair.status_code == 200 and len(pair.json()["choices"]) == 2  # n equal to the limit fits an idle server
 
 
 def test_a_client_that_leaves_mid_stream_stops_its_rows(small_queue, tiny_model_path: Path) -> None:

@@ -100,6 +100,8 @@ class _Slots:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, model_id: str, rows: int, limit: int) -> None:
+        if rows > limit:  # would never fit: a 429 would have the client retry for ever
+            raise ApiError(400, f"n={rows} is over this server's queue limit of {limit} rows per model", param="n")
         with self.lock:
             busy = self.counts.get(model_id, 0)
             if busy + rows > limit:
