@@ -125,6 +125,17 @@ def test_compare_bad_refs(client: httpx.Client) -> None:
     assert unknown.status_code == 404 and RUN_A in message(unknown)
     variants = client.get("/v1/runs/compare", params={"a": RUN_A, "b": RUN_B, "variant_a": "nope"})
     assert variants.status_code == 400 and "nope" in message(variants)
+    itself = client.get("/v1/runs/compare", params={"a": RUN_A, "b": RUN_A})
+    assert itself.status_code == 400 and "with variant_a and variant_b" in message(itself)  # not the CLI's flags
+    assert "--variant" not in message(itself)
+    model = " | hf:SmolLM2-135M-Instruct"
+    pair = {
+        "a": RUN_A,
+        "b": RUN_A,
+        "variant_a": "marketing/ad_copy@1.0.0" + model,
+        "variant_b": "marketing/ad_copy@1.1.0" + model,
+    }
+    assert client.get("/v1/runs/compare", params=pair).status_code == 200
 
 
 def test_pages_and_static_files(client: httpx.Client) -> None:

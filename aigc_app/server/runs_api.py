@@ -156,8 +156,9 @@ def compare(
         comparison = compare_runs(
             run_a, run_b, tolerance=tolerance, alpha=alpha, variant_a=variant_a, variant_b=variant_b
         )
-    except CompareError as exc:
-        raise ApiError(400, str(exc)) from None
+    except CompareError as exc:  # its message speaks of the CLI's flags; here they are query parameters
+        message = str(exc).replace("--variant-a", "variant_a").replace("--variant-b", "variant_b")
+        raise ApiError(400, message) from None
     return RunComparison.model_validate(comparison_dict(comparison))
 
 

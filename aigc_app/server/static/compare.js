@@ -17,6 +17,7 @@
     if (params.get("tolerance")) document.getElementById("tolerance").value = params.get("tolerance");
     if (params.get("a") && params.get("b")) {
       const q = new URLSearchParams({ a: params.get("a"), b: params.get("b"), tolerance: params.get("tolerance") || "0" });
+      for (const key of ["variant_a", "variant_b"]) if (params.get(key)) q.set(key, params.get(key)); // two variants of one run
       show(await api(`/v1/runs/compare?${q}`));
     } else if (!runs.length) {
       result.append(el("p", { class: "note", text: "No runs in the store yet." }));
