@@ -219,6 +219,12 @@ def test_malformed_response_format_and_stream_options_are_400_not_500(client: op
     tool_calls = [{"role": "assistant", "content": "", "tool_calls": [{"id": "1"}]}, *HI]
     history = _status(lambda: create(model=model, messages=tool_calls))
     assert history.status_code == 400 and history.body["param"] == "messages.0.tool_calls"
+    assert "not supported" in history.body["message"]
+    typo = _status(lambda: create(model=model, messages=[{**HI[0], "contnet": "x"}]))
+    assert typo.status_code == 400 and typo.body["param"] == "messages.0.contnet"
+    # the client's own answer message, dumped, goes back into the history as it is (nulls for tools and audio)
+    said = create(model=model, messages=HI, max_tokens=2).choices[0].message
+    assert create(model=model, messages=[*HI, said.model_dump(), *HI], max_tokens=2).choices[0].message.content
     huge = _status(lambda: create(model=model, messages=HI, seed=2**70, temperature=1))  # torch takes 64 bits
     assert huge.status_code == 400 and huge.body["param"] == "seed"
     nucleus = _status(lambda: create(model=model, messages=HI, top_p=0.5))  # greedy here: top_p would do nothing

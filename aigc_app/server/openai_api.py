@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from aigc_app.server.errors import ApiError, error_body, from_exception, validation_error
 from aigc_app.server.hub import ROUTER_ID, Delta, Done, GenParams, ModelHub
@@ -51,6 +59,19 @@ class ChatMessage(BaseModel):
     name: str | None = None
     tool_call_id: str | None = Field(None, description="Of a tool message.")
     refusal: str | None = Field(None, description="Of an earlier assistant message; not shown to the model.")
+    # What the openai client's own answer message holds, so `message.model_dump()` can go back into the history:
+    # accepted empty, refused with content (they would be dropped from the conversation).
+    tool_calls: list[Any] | None = Field(None, description="Accepted empty only (no tool calling).")
+    function_call: Any = Field(None, description="Accepted null only.")
+    audio: Any = Field(None, description="Accepted null only.")
+    annotations: list[Any] | None = Field(None, description="Accepted and not shown to the model.")
+
+    @field_validator("tool_calls", "function_call", "audio")
+    @classmethod
+    def _empty_only(cls, value: Any, info: ValidationInfo) -> Any:
+        if value:
+            raise ValueError(f"{info.field_name} in a message is not supported by aigc serve (no tool calling)")
+        return value
 
     def text(self) -> str:
         if isinstance(self.content, list):
