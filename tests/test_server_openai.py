@@ -220,6 +220,10 @@ def test_malformed_response_format_and_stream_options_are_400_not_500(client: op
     history = _status(lambda: create(model=model, messages=tool_calls))
     assert history.status_code == 400 and history.body["param"] == "messages.0.tool_calls"
     assert "not supported" in history.body["message"]
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}]
+    pictured = _status(lambda: create(model=model, messages=image))
+    assert pictured.status_code == 400 and pictured.body["param"] == "messages.0.content"
+    assert "'image_url' is not supported" in pictured.body["message"]
     typo = _status(lambda: create(model=model, messages=[{**HI[0], "contnet": "x"}]))
     assert typo.status_code == 400 and typo.body["param"] == "messages.0.contnet"
     # the client's own answer message, dumped, goes back into the history as it is (nulls for tools and audio)

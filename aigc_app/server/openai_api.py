@@ -66,6 +66,18 @@ class ChatMessage(BaseModel):
     audio: Any = Field(None, description="Accepted null only.")
     annotations: list[Any] | None = Field(None, description="Accepted and not shown to the model.")
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, content: Any) -> Any:
+        if isinstance(content, list):
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind != "text":
+                    raise ValueError(f"content part of type {kind!r} is not supported by aigc serve (text parts only)")
+        elif content is not None and not isinstance(content, str):
+            raise ValueError("content must be a string or a list of text parts")
+        return content
+
     @field_validator("tool_calls", "function_call", "audio")
     @classmethod
     def _empty_only(cls, value: Any, info: ValidationInfo) -> Any:
