@@ -279,6 +279,11 @@ def test_moderations_in_openai_shape(client: openai.OpenAI) -> None:
     assert result[1].category_applied_input_types.self_harm == []  # not assessed, said so
     single = client.moderations.create(input="Write a short poem about the sea.").results
     assert len(single) == 1 and not single[0].flagged
+    for bad in ([], [1], {"text": "x"}):
+        error = _status(lambda b=bad: client.moderations.create(input=b))
+        assert error.status_code == 400 and error.body["param"].startswith("input"), error.body
+    extra = _status(lambda: client.moderations.create(input="x", extra_body={"threshold": 0.1}))
+    assert extra.status_code == 400 and extra.body["param"] == "threshold"
 
 
 @pytest.fixture(scope="module")

@@ -482,7 +482,15 @@ class ModerationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input: str | list[str] = Field(description="A text or a list of texts.")
+    input: str | list[str] = Field(description="A text or a list of texts (at least one).")
+
+    @field_validator("input")
+    @classmethod
+    def _some(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not value:
+            raise ValueError("give a text or a non-empty list of texts")
+        return value
+
     model: str | None = Field(None, description="Accepted; every request is scored by aigc's safety evaluators.")
 
 
