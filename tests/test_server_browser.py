@@ -166,6 +166,13 @@ def test_playground_streams_scores_and_saves_a_case(browser: Any, aigc_server: R
     assert case["vars"]["title"] == "Three pantry habits"
     assert saved["prompts"] == ["writing/draft@1.0.0"]
     assert [c.id for c in resolve_cases(load_eval_suite(path))] == [case_id]
+    page.fill("#case-id", "my case")  # refused by the API: the page says why in words, not as JSON
+    page.click("#save-case")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "case_id: 'my case' is not a case id: letters, digits" in page.text_content("#error")
+    refused = [p for p in problems if "status of 422" in p]  # Chromium logs the refused fetch itself
+    assert len(refused) == 1, problems
+    problems.remove(refused[0])
     page.close()
     assert problems == []
 

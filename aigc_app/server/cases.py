@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aigc_app.server.errors import ApiError
 from aigc_app.server.prompts_api import Svc, http_error, load_version
@@ -46,12 +46,23 @@ class SaveCase(BaseModel):
     version: str | None = Field(None, examples=["1.1.0"])
     inputs: dict[str, Any] = Field(default_factory=dict)
     reference: str | None = Field(None, max_length=200_000, description="The expected output, kept as reference.")
-    case_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    case_id: str | None = Field(
+        None, description="Letters, digits and _ . : - (up to 100, starting with a letter or digit)."
+    )
     tags: list[str] = Field(default_factory=list, max_length=20)
     evaluators: str | list[str] | None = Field(
         None,
         description="For a new suite file: an evaluator suite name or evaluator names (default: the task's suite).",
     )
+
+    @field_validator("case_id")
+    @classmethod
+    def _plain_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}", value):
+            raise ValueError(
+                f"{value!r} is not a case id: letters, digits and _ . : - (up to 100, starting with a letter or digit)"
+            )
+        return value
 
 
 class SavedCase(BaseModel):
