@@ -97,6 +97,8 @@ def test_bad_config_is_one_red_line_naming_the_key(
     assert run(["serve", "--config", str(bad_models), "--max-queue", "0"]) == 1
     err = capsys.readouterr().err
     assert "--max-queue: Input should be greater than 0" in err and "serve.max_queue" not in err  # the flag
+    assert run(["serve", "--config", str(bad_models), "--prompts-dir", str(tmp_path / "nowhere")]) == 1
+    assert f"--prompts-dir: {tmp_path / 'nowhere'} is not a folder" in capsys.readouterr().err  # not ignored
 
 
 def test_a_port_in_use_is_one_line_before_any_model_loads(

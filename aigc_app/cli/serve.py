@@ -79,6 +79,10 @@ def build_settings(config_path: Path | None, env: dict[str, Any], flags: dict[st
         raise ConfigError(_problems(exc, file, env, flags)) from None
     key = settings.api_key.get_secret_value() if settings.api_key else None
     check_bind(settings.host, key)
+    for folder in settings.prompts_dirs:
+        if not folder.is_dir():
+            where = "--prompts-dir" if flags.get("prompts_dirs") else f"{file}: serve.prompts_dirs"
+            raise ConfigError(f"{where}: {folder} is not a folder (a prompt library holds <task>/<name>/ folders)")
     return settings
 
 
