@@ -138,6 +138,10 @@ def test_openapi_documents_the_routes(client: httpx.Client) -> None:
     assert show["tags"] == ["prompts"] and show["summary"]
     assert show["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PromptVersion")
     assert "InputField" in schema["components"]["schemas"]
+    missing = show["responses"]["404"]["content"]["application/json"]["schema"]  # errors are documented too
+    assert (
+        missing["$ref"].endswith("/ErrorBody") and "error" in schema["components"]["schemas"]["ErrorBody"]["properties"]
+    )
 
 
 # -- scoring --------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import yaml
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aigc_app.server.errors import ApiError
+from aigc_app.server.errors import ERROR_DOC, ApiError
 from aigc_app.server.prompts_api import Svc, http_error, load_version
 from aigc_app.server.services import Services
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SaveCase", "SavedCase", "router"]
 
-router = APIRouter(prefix="/v1", tags=["cases"])
+router = APIRouter(prefix="/v1", tags=["cases"], responses={400: ERROR_DOC, 404: ERROR_DOC, 409: ERROR_DOC})
 
 _SUFFIXES = (".yaml", ".yml", ".jsonl")
 

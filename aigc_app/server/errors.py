@@ -27,11 +27,21 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prompts.errors import AigcError
 
-__all__ = ["ApiError", "error_body", "error_response", "from_exception", "install_error_handlers", "redact"]
+__all__ = [
+    "ERROR_DOC",
+    "ApiError",
+    "ErrorBody",
+    "error_body",
+    "error_response",
+    "from_exception",
+    "install_error_handlers",
+    "redact",
+]
 
 _LOG = logging.getLogger("aigc.serve")
 _STATUS_TYPES = {
@@ -44,6 +54,23 @@ _STATUS_TYPES = {
     422: "invalid_request_error",
     429: "rate_limit_error",
 }
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API (OpenAI's shape)."""
+
+    error: ErrorDetail
+
+
+ERROR_DOC: dict[str, Any] = {"model": ErrorBody, "description": "An error in OpenAI's shape; the message says why"}
+"""An entry of a route's ``responses`` for /openapi.json."""
 
 
 class ApiError(AigcError):

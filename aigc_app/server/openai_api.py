@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from aigc_app.server.errors import ApiError, error_body, from_exception, validation_error
+from aigc_app.server.errors import ERROR_DOC, ApiError, error_body, from_exception, validation_error
 from aigc_app.server.hub import ROUTER_ID, Delta, Done, GenParams, ModelHub
 from aigc_app.server.services import Services, services
 
@@ -278,17 +278,13 @@ def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
-_ERROR_DOC = {
-    "description": 'OpenAI\'s error shape: {"error": {"message", "type", "param", "code"}}',
-    "content": {"application/json": {"example": {"error": {"message": "...", "type": "invalid_request_error"}}}},
-}
 _CHAT_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "model": ChatCompletion,
         "description": "JSON, or with stream: true server-sent events of chat.completion.chunk ending data: [DONE]",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
-    **{status: _ERROR_DOC for status in (400, 401, 404, 413, 429, 502)},
+    **{status: ERROR_DOC for status in (400, 401, 404, 413, 429, 502)},
 }
 
 
@@ -465,7 +461,7 @@ def list_models(svc: Services = Depends(services)) -> dict[str, Any]:  # noqa: B
 
 
 @router.get(
-    "/v1/models/{model_id:path}", summary="One served model", response_model=ModelCard, responses={404: _ERROR_DOC}
+    "/v1/models/{model_id:path}", summary="One served model", response_model=ModelCard, responses={404: ERROR_DOC}
 )
 def get_model(model_id: str, svc: Services = Depends(services)) -> dict[str, Any]:  # noqa: B008
     hub: ModelHub = svc.hub
@@ -499,7 +495,7 @@ class ModerationRequest(BaseModel):
     summary="Moderation (OpenAI's shape) by aigc's safety evaluators",
     openapi_extra=_body_doc(ModerationRequest),
     response_model=ModerationResponse,
-    responses={400: _ERROR_DOC},
+    responses={400: ERROR_DOC},
 )
 async def moderations(request: Request) -> dict[str, Any]:
     from fastapi.concurrency import run_in_threadpool

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 
-from aigc_app.server.errors import ApiError
+from aigc_app.server.errors import ERROR_DOC, ApiError
 from aigc_app.server.services import Services, services
 
 Svc = Annotated[Services, Depends(services)]
@@ -55,7 +55,7 @@ class _SemverConvertor(Convertor[str]):
 
 register_url_convertor("semver", _SemverConvertor())
 
-router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
+router = APIRouter(prefix="/v1/prompts", tags=["prompts"], responses={400: ERROR_DOC, 404: ERROR_DOC})
 
 
 # -- response and request models ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from aigc_app.server.errors import ApiError
+from aigc_app.server.errors import ERROR_DOC, ApiError
 from aigc_app.server.prompts_api import Svc, http_error
 from aigc_app.server.services import Services
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EvaluatorFigures", "RunComparison", "RunDetail", "RunRow", "router"]
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses={400: ERROR_DOC, 404: ERROR_DOC})
 
 _MEDIA = {
     "html": "text/html; charset=utf-8",

@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from aigc_app.server.errors import ApiError
+from aigc_app.server.errors import ERROR_DOC, ApiError
 from aigc_app.server.prompts_api import Svc, http_error, load_version
 from aigc_app.server.services import Services
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EvaluatorSuiteInfo", "ScoreEvent", "ScoreRequest", "ScoreSummary", "router", "suite_for"]
 
-router = APIRouter(prefix="/v1", tags=["scoring"])
+router = APIRouter(prefix="/v1", tags=["scoring"], responses={400: ERROR_DOC, 404: ERROR_DOC})
 
 
 class ScoreRequest(BaseModel):
