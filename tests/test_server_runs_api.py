@@ -91,6 +91,7 @@ def test_report_downloads_in_every_format(client: httpx.Client) -> None:
     assert RUN_A in html.text and "<svg" in html.text
     inline = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "html", "download": "false"})
     assert inline.headers["content-disposition"].startswith("inline")
+    assert inline.headers["content-security-policy"] == "sandbox allow-scripts"  # opened alone: no cookie, no API
     md = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "md"}).raise_for_status()
     assert md.headers["content-type"].startswith("text/markdown") and RUN_A in md.text
     data = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "json"}).raise_for_status().json()

@@ -214,6 +214,8 @@ def report(
     text = render(results, format)
     name = f"{results.info.run_id}.{EXTENSIONS[format]}"
     headers = {"Content-Disposition": f'{"attachment" if download else "inline"}; filename="{name}"'}
+    if format == "html":  # it holds model outputs: even opened on its own, it runs in an opaque origin, no cookie
+        headers["Content-Security-Policy"] = "sandbox allow-scripts"
     return Response(content=text, media_type=_MEDIA[format], headers=headers)
 
 
