@@ -170,7 +170,7 @@ def test_playground_streams_scores_and_saves_a_case(browser: Any, aigc_server: R
     page.click("#save-case")
     page.wait_for_selector("#error:not([hidden])")
     assert "case_id: 'my case' is not a case id: letters, digits" in page.text_content("#error")
-    refused = [p for p in problems if "status of 422" in p]  # Chromium logs the refused fetch itself
+    refused = [p for p in problems if "status of 400" in p]  # Chromium logs the refused fetch itself
     assert len(refused) == 1, problems
     problems.remove(refused[0])
     page.close()

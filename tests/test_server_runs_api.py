@@ -98,7 +98,31 @@ def test_report_downloads_in_every_format(client: httpx.Client) -> None:
     assert json.dumps(data).count(RUN_A) >= 1
     junit = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "junit"}).raise_for_status()
     assert ET.fromstring(junit.content).tag in ("testsuites", "testsuite")
-    assert client.get(f"/v1/runs/{RUN_A}/report", params={"format": "pdf"}).status_code == 422
+    pdf = client.get(f"/v1/runs/{RUN_A}/report", params={"format": "pdf"})
+    assert pdf.status_code == 400 and pdf.json()["error"]["param"] == "format"
+    assert pdf.json()["error"]["message"] == "format: Input should be 'html', 'md', 'json' or 'junit'"
+
+
+def test_every_v1_route_answers_bad_input_in_openai_s_shape(client: httpx.Client) -> None:
+    """One error shape under /v1 (OpenAI's, as 400), in the answers and in the OpenAPI schema."""
+    bad_body = client.post("/v1/prompts/marketing/social_post/render", json={"inputs": 3})
+    assert bad_body.status_code == 400, bad_body.text
+    assert bad_body.json()["error"] == {
+        "message": "inputs: Input should be a valid dictionary",
+        "type": "invalid_request_error",
+        "param": "inputs",
+        "code": None,
+    }
+    schema = client.get("/openapi.json").json()
+    v1 = {
+        (path, method): op
+        for path, ops in schema["paths"].items()
+        if path.startswith("/v1/")
+        for method, op in ops.items()
+    }
+    assert v1 and not [where for where, op in v1.items() if "422" in op["responses"]]
+    posted = [op for (_, method), op in v1.items() if method == "post"]
+    assert all("400" in op["responses"] for op in posted)
 
 
 def test_compare_is_compare_runs_as_json(client: httpx.Client, store_path: Path) -> None:

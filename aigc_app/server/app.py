@@ -38,4 +38,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    from aigc_app.server.errors import openapi_without_422
+
+    app.openapi = lambda: openapi_without_422(app)  # type: ignore[method-assign]
     return app

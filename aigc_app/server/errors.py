@@ -172,8 +172,9 @@ def _is_openai_route(path: str) -> bool:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer errors in OpenAI's shape: every ApiError and unexpected exception; on the OpenAI routes (and for
-    unknown paths under /v1) also FastAPI's own validation and HTTP errors."""
+    """Answer errors in OpenAI's shape: every ApiError and unexpected exception; under /v1 also FastAPI's own
+    validation errors (a 400 naming the field, as OpenAI answers, never a 422 in another shape); on the OpenAI
+    routes (and for unknown paths under /v1) its HTTP errors."""
     from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 
     @app.exception_handler(ApiError)
@@ -186,7 +187,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
-        if not _is_openai_route(request.url.path):
+        if not request.url.path.startswith("/v1/"):  # the pages' own forms keep FastAPI's 422
             return await request_validation_exception_handler(request, exc)
         return error_response(validation_error(exc.errors()), _secret(request))
 
@@ -205,10 +206,29 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(from_exception(RuntimeError()), _secret(request))
 
 
+def openapi_without_422(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI schema with FastAPI's default 422 answers removed under /v1 (they are 400s there)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None and "400" not in responses:
+                        responses["400"] = {
+                            "description": ERROR_DOC["description"],
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                        }
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def validation_error(errors: Any) -> ApiError:
     """A 400 from pydantic's errors: the first problem, with its parameter path."""
     first = next(iter(errors), None) or {}
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     param = ".".join(loc) or None
     message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     return ApiError(400, f"{param}: {message}" if param else message, param=param)

@@ -8,10 +8,6 @@ const aigc = (() => {
       const body = JSON.parse(text);
       if (body && body.error && body.error.message) return body.error.message;
       if (body && typeof body.detail === "string") return body.detail;
-      if (body && Array.isArray(body.detail)) { // FastAPI's validation errors: "field: problem" each
-        return body.detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${String(d.msg).replace(/^Value error, /, "")}`).join("; ");
-      }
-      if (body && body.detail) return JSON.stringify(body.detail);
     } catch (_) { /* not JSON: show the text */ }
     return text || `${response.status} ${response.statusText}`;
   }
