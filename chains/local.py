@@ -209,6 +209,9 @@ class ChatTransformers(BaseChatModel):
                 f"hf:{self.model}: max_tokens must be >= 1 (got {max_tokens}), temperature in 0..2 "
                 f"(got {temperature}), top_p in (0, 1] (got {top_p})"
             )
+        seed = kwargs.get("seed", self.seed)
+        if seed is not None and not (isinstance(seed, int) and -(2**63) <= seed < 2**64):
+            raise ValueError(f"hf:{self.model}: seed must be a 64-bit integer (got {seed!r})")
         grammar = self._grammar(kwargs.get("response_format"))
         full_ids = engine.encode_chat(_to_chat(messages))
         conversation = sum(m.type != "system" for m in messages) > 1  # earlier turns could be dropped
@@ -218,7 +221,7 @@ class ChatTransformers(BaseChatModel):
             max_tokens=max_tokens,
             temperature=temperature,
             top_p=top_p,
-            seed=kwargs.get("seed", self.seed),
+            seed=seed,
             stop=tuple(stop if stop is not None else kwargs.get("stop") or self.stop or ()),
             logprobs=bool(kwargs.get("logprobs", self.logprobs)),
             top_logprobs=int(kwargs.get("top_logprobs", self.top_logprobs)),

@@ -117,6 +117,12 @@ def test_seed_makes_sampling_repeatable(model: ChatTransformers) -> None:
     assert len({model.invoke(PROMPT, temperature=1.0, seed=s).content for s in range(4)}) > 1
 
 
+def test_a_seed_outside_64_bits_is_a_clear_error_before_it_reaches_the_batch(model: ChatTransformers) -> None:
+    with pytest.raises(ValueError, match=r"seed must be a 64-bit integer \(got 1180591620717411303424\)"):
+        model.invoke(PROMPT, temperature=1.0, seed=2**70)
+    assert model.invoke(PROMPT, temperature=1.0, seed=2**64 - 1).content  # the largest one torch takes
+
+
 def test_logprobs_of_generated_tokens(model: ChatTransformers) -> None:
     answer = model.invoke(PROMPT, logprobs=True, top_logprobs=3, max_tokens=5)
     content = answer.response_metadata["logprobs"]["content"]
