@@ -26,6 +26,7 @@ import uuid
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -392,31 +393,102 @@ class _Limiter:
 
 
 class _RemoteLimit:
-    """The executor's limit interface (``slot``, ``succeeded``, ``rate_limited``) over a limiter actor: one
-    awaited call per generation (acquire); the release, with the successes since the last one, is not waited for."""
+    """The executor's limit interface (``slot``, ``succeeded``, ``rate_limited``) over a limiter actor.
 
-    def __init__(self, actor: Any, holder: str) -> None:
+    A place the limiter granted passes straight to the next call waiting in this worker, for up to ``REUSE`` calls,
+    without a round trip: the limiter counts it as held all along, so the cluster-wide limit stays exact. It goes
+    back to the limiter when no call here waits, after ``REUSE`` calls (so other workers get their turn), or once
+    the limit was halved since it was granted (a 429 seen here, or a later epoch in a grant). At most ``ASK``
+    acquires of a worker are in flight at once. With a token bucket every call asks the limiter: its wait is the
+    bucket's. Releases (with the successes since the last one) are not waited for."""
+
+    REUSE = 8
+    ASK = 4
+
+    def __init__(self, actor: Any, holder: str, paced: bool = False) -> None:
         self.actor = actor
         self.holder = holder
+        self.paced = paced
         self.successes = 0
+        self.epoch = 0  # the latest epoch seen here
+        self.waiting: deque[asyncio.Future[tuple[int, int]]] = deque()
+        self.asking = 0
+        self.requests: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def slot(self, tokens: int = 0) -> AsyncIterator[int]:
-        epoch, delay = await self.actor.acquire.remote(tokens, self.holder)
+        if self.paced:
+            epoch, delay = await self.actor.acquire.remote(tokens, self.holder)
+            try:
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                yield epoch
+            finally:
+                self._release()
+            return
+        epoch, uses = await self._place()
         try:
-            if delay > 0:
-                await asyncio.sleep(delay)
             yield epoch
         finally:
-            successes, self.successes = self.successes, 0
-            self.actor.release.remote(self.holder, successes)
+            self._give(epoch, uses - 1)
 
     def succeeded(self) -> None:
         self.successes += 1
 
     def rate_limited(self, epoch: int) -> bool:
+        self.epoch = max(self.epoch, epoch + 1)  # places granted before this go back, not on
         self.actor.rate_limited.remote(epoch)
         return True
+
+    async def _place(self) -> tuple[int, int]:
+        granted: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self.waiting.append(granted)
+        self._ask()
+        try:
+            return await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled() and granted.exception() is None:
+                self._give(*granted.result())  # granted just as it was cancelled: pass it on
+            raise
+
+    def _ask(self) -> None:
+        while self.asking < min(self.ASK, sum(not f.done() for f in self.waiting)):
+            self.asking += 1
+            task = asyncio.get_running_loop().create_task(self._request())
+            self.requests.add(task)  # held until done (the loop keeps only weak references)
+            task.add_done_callback(self.requests.discard)
+
+    async def _request(self) -> None:
+        try:
+            epoch, _ = await self.actor.acquire.remote(0, self.holder)
+        except Exception as exc:  # the limiter is gone (the run ends) or refuses this worker: the next waiter says so
+            self.asking -= 1
+            while self.waiting:
+                waiter = self.waiting.popleft()
+                if not waiter.done():
+                    waiter.set_exception(exc)
+                    break
+            return
+        self.asking -= 1
+        self.epoch = max(self.epoch, epoch)
+        self._give(epoch, self.REUSE)
+        self._ask()
+
+    def _give(self, epoch: int, uses: int) -> None:
+        """Pass a place to the next call waiting here, or back to the limiter."""
+        if uses > 0 and epoch >= self.epoch:
+            while self.waiting:
+                waiter = self.waiting.popleft()
+                if not waiter.done():
+                    waiter.set_result((epoch, uses))
+                    return
+        self._release()
+        if self.waiting:
+            self._ask()
+
+    def _release(self) -> None:
+        successes, self.successes = self.successes, 0
+        self.actor.release.remote(self.holder, successes)
 
 
 class _Lookups:
@@ -471,9 +543,12 @@ class _Worker:
         self.plan = payload.plan()
         self.index_of = {slot.key: i for i, slot in enumerate(self.plan.slots)}
         self.failure: Exception | None = None
+        self.scoring: ThreadPoolExecutor | None = None
         try:
             config = payload.config
-            self.models = {m: _ModelState(_RemoteLimit(limiters[m], name), _router(config, m)) for m in payload.models}
+            paced = config.router.rate_limits
+            self.models = {m: _ModelState(_RemoteLimit(limiters[m], name, m in paced), _router(config, m))
+                           for m in payload.models}  # fmt: skip
         except Exception as exc:  # a model that cannot load here: said by the first shard, not as a dead actor
             self.failure = exc
 
@@ -487,6 +562,12 @@ class _Worker:
         """Generate and score the shard's slots; yields the finished cases in batches as they come."""
         if self.failure is not None:
             raise self.failure
+        # One scoring thread per worker, as in the local executor: the shards a worker holds at once would
+        # otherwise score (and lazily load evaluator models) in parallel threads, and two transformers loads at
+        # once break one another ("Cannot copy out of meta tensor"; seen on the marketing suite).
+        if self.scoring is None:
+            self.scoring = ThreadPoolExecutor(1, thread_name_prefix="aigc-score")
+            asyncio.get_running_loop().set_default_executor(self.scoring)  # what asyncio.to_thread runs on
         p = self.payload
         collector = _Collector(self.index_of)
         run = _Run(self.plan, p.config, _Lookups(generations, scores), p.options, p.info, collector)  # type: ignore[arg-type]
