@@ -18,6 +18,7 @@ import functools
 import inspect
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -95,20 +96,28 @@ def resolve_device(device: str) -> str:
     return device
 
 
+LOADING = threading.RLock()
+"""Held while any model loads: ``from_pretrained`` builds weights on the meta device through process-wide state,
+so two loads in two threads (an evaluator's model beside a chat model) can fail with 'Cannot copy out of meta
+tensor'. Every loader of ours goes through :func:`quiet_transformers`, which holds it."""
+
+
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Within the block, transformers and the hub show no progress bars and log errors only; then as before."""
+    """Within the block, transformers and the hub show no progress bars and log errors only; then as before.
+    Loads in the block run one at a time across threads (:data:`LOADING`)."""
     from transformers.utils import logging as hf_logging
 
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
+    with LOADING:
+        verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            yield
+        finally:
+            hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
 
 
 def _resolve_dtype(dtype: str | None, device: str) -> torch.dtype | str:
@@ -169,7 +178,7 @@ class HFEngine:
         if device_map is not None:
             kwargs["device_map"] = device_map
         try:
-            with contextlib.nullcontext() if show_progress else quiet_transformers():
+            with LOADING, contextlib.nullcontext() if show_progress else quiet_transformers():
                 tokenizer = AutoTokenizer.from_pretrained(model_id, padding_side="left")
                 model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
         except (OSError, ValueError) as exc:  # missing files, or a folder without a usable tokenizer/config

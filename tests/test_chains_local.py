@@ -388,3 +388,26 @@ def test_incremental_text_decodes_a_short_window_per_token(bf16_engine: HFEngine
         grown.append(token)
         detok.push()
     assert len(ids) > 500 and sum(decoded) < 12 * len(ids)  # a full decode per token would be ~len(ids)**2 / 2
+
+
+def test_models_load_one_at_a_time_across_threads(tiny_model_path: Path) -> None:
+    """from_pretrained builds weights on the meta device through process-wide state: two loads in two threads
+    (an evaluator's LM beside a chat model, as a server scoring while it generates does) could fail with 'Cannot
+    copy out of meta tensor'. Every load of ours waits for LOADING, which any other load holds."""
+    from chains.hf_engine import LOADING
+    from evaluators.fluency.perplexity import load_lm
+
+    loaded: list[str] = []
+    loaders = {
+        "engine": lambda: HFEngine.load(str(tiny_model_path), dtype="float32"),
+        "perplexity": lambda: load_lm(tiny_model_path, "cpu"),
+    }
+    threads = [threading.Thread(target=lambda n=n, f=f: (f(), loaded.append(n))) for n, f in loaders.items()]
+    with LOADING:  # held here, as by another thread's load
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        assert loaded == []
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(loaded) == ["engine", "perplexity"]
