@@ -272,6 +272,17 @@ def test_rate_limits_halve_the_concurrency_and_every_case_completes(lib, server,
     assert any("rate limited" in n and "concurrency 4" in n for n in results.info.notes), results.info.notes
 
 
+def test_latency_is_the_model_s_not_the_wait_for_a_place_or_a_backoff(lib, server, config, store) -> None:
+    """A case's latency is its answering call's time: a retry's backoff (0.6 s here) and the wait for a
+    concurrency place (under Ray, a worker's queue) are not the model's latency."""
+    server.script(Fault.rate_limit(retry_after=0.6), *[Answer(content="A bright tagline.", delay_s=0.2)] * 3)
+    suite = EvalSuite.model_validate(suite_data(3))
+    options = RunOptions(prompts_dirs=[lib], quiet=True, concurrency=1)
+    results = run_suite(suite, config=config, store=store, options=options)
+    assert results.info.status == "finished" and all(c.error is None for c in results.cases)
+    assert all(0.2 <= c.latency_s < 0.55 for c in results.cases), [c.latency_s for c in results.cases]
+
+
 async def test_adaptive_limit_halves_once_per_wave_and_grows_back() -> None:
     limit = AdaptiveLimit(8)
     inside, peak = 0, 0

@@ -331,14 +331,14 @@ async def _case_for(run: _Run, slot: Slot) -> CaseResult:
     if state.successes == 0 and state.failures >= ABORT_AFTER:
         return replace(blank, error=f"not attempted: {slot.model} failed its first {ABORT_AFTER} calls "
                                     f"(first error: {state.first_error})")  # fmt: skip
-    started = time.perf_counter()
+    timing = [0.0]  # the last attempt's call: not the wait for a concurrency place, nor backoff sleeps
     try:
-        message, output = await _generate(run, slot, state)
+        message, output = await _generate(run, slot, state, timing)
     except Exception as exc:  # recorded as data: the case failed, the run goes on
         state.failures += 1
         error = f"{type(exc).__name__}: {exc}"
         state.first_error = state.first_error or error
-        return replace(blank, error=error, latency_s=time.perf_counter() - started)
+        return replace(blank, error=error, latency_s=timing[0])
     state.successes += 1
     usage = getattr(message, "usage_metadata", None) or {}
     tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
@@ -346,7 +346,7 @@ async def _case_for(run: _Run, slot: Slot) -> CaseResult:
     return replace(
         blank,
         output=output,
-        latency_s=time.perf_counter() - started,
+        latency_s=timing[0],
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         cost_usd=_cost(run.config, slot.model, tokens_in, tokens_out),
@@ -354,8 +354,9 @@ async def _case_for(run: _Run, slot: Slot) -> CaseResult:
     )
 
 
-async def _generate(run: _Run, slot: Slot, state: _ModelState) -> tuple[Any, str]:
-    """(the answer message, the output text), retrying rate limits and transient failures with backoff."""
+async def _generate(run: _Run, slot: Slot, state: _ModelState, timing: list[float]) -> tuple[Any, str]:
+    """(the answer message, the output text), retrying rate limits and transient failures with backoff;
+    ``timing[0]`` is set to each attempt's call time (the model's latency, whatever the queue)."""
     from chains.errors import AllBackendsFailed, AuthenticationFailed, BackendError, InvalidRequest, RateLimited
 
     transient_budget = run.config.router.retry.max_attempts
@@ -363,11 +364,14 @@ async def _generate(run: _Run, slot: Slot, state: _ModelState) -> tuple[Any, str
     while True:
         attempt += 1
         async with state.limit.slot(tokens=_tokens(slot)) as epoch:
+            started = time.perf_counter()
             try:
                 result = await _call(run, slot, state.router)
+                timing[0] = time.perf_counter() - started
                 state.limit.succeeded()
                 return result
             except Exception as exc:
+                timing[0] = time.perf_counter() - started
                 error = exc.errors[-1][1] if isinstance(exc, AllBackendsFailed) and exc.errors else exc
                 if attempt >= run.options.max_attempts:
                     raise error from None
