@@ -10,8 +10,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,3 +247,33 @@ def pytest_collection_modifyitems(items: Iterable[pytest.Item]) -> None:
         reason = skips.get(item.name.split("[", 1)[0]) if skips else None
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _browser_missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is absent (apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -c constraints.txt playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (never `playwright install`); one per test module. Skips
+    when it is missing, unless AIGC_REQUIRE_BROWSER=1 (CI), where that is a failure."""
+    reason = _browser_missing()
+    if reason:
+        if os.environ.get("AIGC_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"AIGC_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

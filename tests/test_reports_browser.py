@@ -5,8 +5,6 @@ Skipped only when Chromium or Playwright is missing here; AIGC_REQUIRE_BROWSER=1
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,33 +14,7 @@ from aigc_app.reports import write_report
 from aigc_app.reports.sample import sample_results
 from aigc_app.results import RunResults
 
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = "</script><script>window.pwned = 1</script><img src=x onerror=window.pwned=2>"
-
-
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is absent (apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -c constraints.txt playwright)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = _missing()
-    if reason:
-        if os.environ.get("AIGC_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"AIGC_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def _open(browser: Any, path: Path) -> tuple[Any, list[str]]:

@@ -8,7 +8,6 @@ Skipped only when Chromium or Playwright is missing here; AIGC_REQUIRE_BROWSER=1
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,36 +25,14 @@ from aigc_app.server import ServeSettings
 from aigc_app.server.testing import RunningServer, running_server
 from aigc_app.store import ResultsStore
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 RUN_A, RUN_B = "r20261201-100000-aaaa", "r20261201-110000-bbbb"
 KEY = "sk-viewer-0123456789abcdef"
 
 
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is absent (apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -c constraints.txt playwright)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = _missing()
-    if reason:
-        if os.environ.get("AIGC_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"AIGC_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+@pytest.fixture(scope="module", autouse=True)
+def _artifacts_dir() -> None:
+    ARTIFACTS.mkdir(exist_ok=True)  # screenshots of each page (the browser fixture is in conftest.py)
 
 
 @pytest.fixture(scope="module")
