@@ -235,12 +235,7 @@ class ModelHub:
             _stop_rows(rows, futures)
             raise
         try:
-            finished = 0
-            while finished < n:
-                event = await events.get()
-                if isinstance(event, BaseException):
-                    raise event
-                finished += isinstance(event, Done)
+            async for event in _drain(events, n):
                 yield event
         finally:
             _stop_rows(rows, futures)
@@ -281,18 +276,24 @@ class ModelHub:
 
         tasks = [asyncio.create_task(run(i)) for i in range(n)]
         try:
-            finished = 0
-            while finished < n:
-                event = await events.get()
-                if isinstance(event, BaseException):
-                    raise event
-                finished += isinstance(event, Done)
+            async for event in _drain(events, n):
                 yield event
         finally:
             for task in tasks:
                 task.cancel()
             if limited:
                 self._slots.give(model_id, n)
+
+
+async def _drain(events: asyncio.Queue, n: int) -> AsyncIterator[Delta | Done]:
+    """The events of ``n`` choices until each has had its Done; an exception put in the queue is raised."""
+    finished = 0
+    while finished < n:
+        event = await events.get()
+        if isinstance(event, BaseException):
+            raise event
+        finished += isinstance(event, Done)
+        yield event
 
 
 async def _stream_choice(
